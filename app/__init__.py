@@ -1,0 +1,66 @@
+"""hookwatch: a Flask app whose request lifecycle is fully observable.
+
+``create_app`` is the only entry point; importing this package has no side effects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from .config import check_config, load_config
+from .hooks import HookwatchFlask, init_app
+from .logs import configure_logging, get_logger
+from .main import errors, main
+from .metrics import Metrics
+from .ops import ops
+from .warmup import Warmup
+
+__all__ = ["__version__", "create_app"]
+__version__ = "0.1.0"
+
+
+def create_app(config_name: str | None = None, **overrides: Any) -> HookwatchFlask:
+    """Build the app from a named configuration (default ``HOOKWATCH_CONFIG``) plus overrides.
+
+    Overrides are config keys (``SECRET_KEY="..."``), applied after the environment. Two keys
+    are for tests and benchmarks: ``LOG_STREAM`` (where log lines go, default stdout) and
+    ``METRICS_REGISTRY`` (default: a fresh ``CollectorRegistry`` for every app).
+    """
+    settings = load_config(config_name)
+    settings.update(overrides)
+    check_config(settings)
+
+    app = HookwatchFlask(__name__)
+    app.config.from_mapping(settings)
+    configure_logging(settings["LOG_FORMAT"], settings["LOG_LEVEL"], settings.get("LOG_STREAM"))
+    logger = get_logger()
+    metrics = Metrics(settings.get("METRICS_REGISTRY") or CollectorRegistry(), __version__)
+    warmup = _build_warmup(app, metrics, logger)
+    init_app(app, metrics, warmup, logger)
+
+    for blueprint in (main, errors, ops):
+        app.register_blueprint(blueprint)
+    return app
+
+
+def _build_warmup(app: HookwatchFlask, metrics: Metrics, logger: Any) -> Warmup:
+    """The default warm-up: series that dashboards need from the start, compiled templates."""
+
+    def finished(seconds: float) -> None:
+        metrics.warmup_duration.set(seconds)
+        metrics.ready.set(1)
+        logger.info("app_warmup_finished", duration_ms=round(seconds * 1000, 3))
+
+    def failed(error: BaseException) -> None:
+        logger.error("app_warmup_failed", error_type=type(error).__name__, exc_info=error)
+
+    def compile_templates() -> None:
+        for name in app.jinja_env.list_templates():
+            app.jinja_env.get_template(name)
+
+    warmup = Warmup(on_finished=finished, on_failed=failed)
+    warmup.register(metrics.precreate)
+    warmup.register(compile_templates)
+    return warmup

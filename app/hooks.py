@@ -1,0 +1,299 @@
+"""The request lifecycle, in the order Flask runs it.
+
+:class:`HookwatchFlask` calls our four steps at fixed points, so their place never depends
+on who registered a hook first:
+
+1. ``before_request``, first of all (before URL value preprocessors and every other
+   ``before_request`` function): warm up once per process, then accept or mint the request
+   id, start the clock, bind the log context, raise the in-flight gauge.
+2. Other ``before_request`` functions, then the view; Flask has no hook between the two, so
+   the ends of ``preprocess_request`` and ``dispatch_request`` are stamped.
+3. Other ``after_request`` functions and the session save, then ours, last, on the final
+   response: ``X-Request-ID``, ``Server-Timing``, the request metrics.
+4. Other ``teardown_request`` functions, then ours, always, even if one of them raised (Flask
+   skips the rest when a teardown raises): one log line, the request counted as 500 if step 3
+   never ran, the in-flight gauge lowered, the log context cleared.
+
+No step of ours raises: a failure in logging or metrics is reported on stderr and the
+response still goes out.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import structlog
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import ServiceUnavailable
+
+from .metrics import Metrics, method_label
+from .request_id import accept_request_id, new_request_id, parse_traceparent
+from .warmup import Warmup
+
+__all__ = ["HookwatchFlask", "RequestLifecycle", "RequestState", "init_app"]
+
+_STATE = "hookwatch_state"  # attribute on flask.g, prefixed as extensions should
+
+
+class RequestState:
+    """What one request has recorded so far; lives on ``g.hookwatch_state``."""
+
+    __slots__ = (
+        "request_id", "trace_id", "method", "route", "started", "before_done",
+        "view_done", "after_done", "status", "response_bytes", "active", "recorded",
+        "counted",
+    )
+
+    def __init__(self, request_id: str, method: str, route: str, started: float) -> None:
+        self.request_id = request_id
+        self.trace_id: str | None = None
+        self.method = method
+        self.route = route
+        self.started = started
+        self.before_done: float | None = None
+        self.view_done: float | None = None
+        self.after_done: float | None = None
+        self.status: int | None = None
+        self.response_bytes: int | None = None
+        self.active: Any = None
+        self.recorded = False
+        self.counted = True
+
+    def phases(self, now: float) -> tuple[float, float, float]:
+        """Seconds spent in before_request, view and after_request, up to ``now``."""
+        before_done = self.before_done if self.before_done is not None else now
+        view_done = self.view_done if self.view_done is not None else before_done
+        return before_done - self.started, view_done - before_done, now - view_done
+
+
+class RequestLifecycle:
+    """Our hooks, bound to one app's metrics, warm-up and logger."""
+
+    def __init__(self, app: Flask, metrics: Metrics, warmup: Warmup, logger: Any) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.warmup = warmup
+        self.logger = logger
+        self.server_timing = bool(app.config.get("SERVER_TIMING", True))
+        self.user_agent_max = int(app.config.get("USER_AGENT_MAX_CHARS", 200))
+        self.uncounted_endpoints = {"ops.metrics"}
+        self._reported: set[tuple[str, str]] = set()
+
+    # 1. before_request ---------------------------------------------------------------------
+    def before_request(self) -> Response | None:
+        """Warm up once, then start the request's clock, id, log context and in-flight gauge.
+
+        Returns a 503 response if the warm-up failed: the request ends there, like a
+        ``before_request`` function returning a value, but is still logged and counted.
+        Never raises.
+        """
+        warmup_error = self.warmup.ensure()
+        try:
+            self._start(request._get_current_object())  # type: ignore[attr-defined]
+        except Exception as error:  # noqa: BLE001
+            self.report_failure("before_request", error)
+        if warmup_error is None:
+            return None
+        state = g.get(_STATE)
+        if state is not None and state.counted:
+            self.metrics.count_exception(state.route, type(warmup_error).__name__)
+        return self._unavailable(warmup_error)
+
+    def _start(self, req: Any) -> None:
+        rule = req.url_rule
+        state = RequestState(
+            accept_request_id(req.headers.get("X-Request-ID")),
+            method_label(req.method),
+            rule.rule if rule is not None else "",
+            time.perf_counter(),
+        )
+        g.request_id = state.request_id
+        setattr(g, _STATE, state)
+        state.trace_id = parse_traceparent(req.headers.get("traceparent"))
+        if state.trace_id is None:
+            structlog.contextvars.bind_contextvars(request_id=state.request_id)
+        else:
+            structlog.contextvars.bind_contextvars(
+                request_id=state.request_id, trace_id=state.trace_id
+            )
+        state.counted = req.endpoint not in self.uncounted_endpoints
+        if state.counted:
+            state.active = self.metrics.active_for(state.method)
+            state.active.inc()
+
+    def _unavailable(self, error: BaseException) -> Any:
+        unavailable = ServiceUnavailable(
+            f"The application is warming up and its warm-up failed ({type(error).__name__});"
+            " retry shortly."
+        )
+        return self.app.handle_http_exception(unavailable)
+
+    # 2. view phase marks (called by HookwatchFlask) ----------------------------------------
+    @staticmethod
+    def mark(attribute: str) -> None:
+        """Stamp the end of a phase on the current request's state, if it has one."""
+        state = g.get(_STATE)
+        if state is not None:
+            setattr(state, attribute, time.perf_counter())
+
+    # 3. after_request ----------------------------------------------------------------------
+    def after_request(self, response: Response) -> Response:
+        """Add ``X-Request-ID`` and ``Server-Timing`` and record the request; returns
+        ``response``. Runs after every ``after_request`` function. Never raises."""
+        try:
+            state = g.get(_STATE)
+            if state is not None:
+                self._finish_response(state, response)
+        except Exception as error:  # noqa: BLE001
+            self.report_failure("after_request", error)
+        return response
+
+    def _finish_response(self, state: RequestState, response: Response) -> None:
+        now = state.after_done = time.perf_counter()
+        before, view, after = state.phases(now)
+        total = now - state.started
+        response.headers["X-Request-ID"] = state.request_id
+        if self.server_timing:
+            response.headers["Server-Timing"] = (
+                f"before;dur={before * 1000:.3f}, view;dur={view * 1000:.3f}, "
+                f"after;dur={after * 1000:.3f}, total;dur={total * 1000:.3f}"
+            )
+        state.status = response.status_code
+        state.response_bytes = response.calculate_content_length()
+        if state.counted:
+            phase = self.metrics.phase_children
+            phase["before_request"].observe(before)
+            phase["view"].observe(view)
+            phase["after_request"].observe(after)
+            self._record(state, total)
+
+    def _record(self, state: RequestState, seconds: float) -> None:
+        exemplar = None
+        if not self.metrics.multiprocess:
+            exemplar = {"request_id": state.request_id}
+            if state.trace_id is not None:
+                exemplar["trace_id"] = state.trace_id
+        state.recorded = True
+        self.metrics.observe_request(
+            state.method, state.route, state.status or 500, seconds,
+            request.content_length or 0, state.response_bytes, exemplar,
+        )
+
+    # 4. teardown_request -------------------------------------------------------------------
+    def teardown_request(self, error: BaseException | None) -> None:
+        """Write the request's one log line and count it as 500 if ``after_request`` never
+        did. ``error`` is the exception that escaped the view or a hook, if any. Runs after
+        every ``teardown_request`` function. Never raises."""
+        try:
+            state = g.get(_STATE)
+            if state is None:
+                if error is None:  # a context pushed without dispatching (a shell, a CLI)
+                    return
+                # Pushing the request context failed before our first step ran.
+                state = RequestState(new_request_id(), method_label(request.method), "",
+                                     time.perf_counter())
+                state.counted = False
+            self._teardown(state, error)
+        except Exception as failure:  # noqa: BLE001
+            self.report_failure("teardown_request", failure)
+        finally:
+            structlog.contextvars.clear_contextvars()
+
+    def _teardown(self, state: RequestState, error: BaseException | None) -> None:
+        now = time.perf_counter()
+        if not state.recorded:
+            state.status = 500
+            if state.counted:
+                self._record(state, now - state.started)
+        finished = state.after_done or state.view_done or state.before_done or state.started
+        if state.counted:
+            self.metrics.phase_children["teardown"].observe(now - finished)
+            if error is not None:
+                self.metrics.count_exception(state.route, type(error).__name__)
+            state.active.dec()
+        duration = (state.after_done if state.after_done is not None else now) - state.started
+        self._log(state, duration, error)
+
+    def _log(self, state: RequestState, duration: float, error: BaseException | None) -> None:
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        fields: dict[str, Any] = {
+            "request_id": state.request_id,
+            "method": req.method,
+            "path": req.path,
+            "route": state.route,
+            "status": state.status,
+            "duration_ms": round(duration * 1000, 3),
+            "response_bytes": state.response_bytes,
+            "client_ip": req.remote_addr,
+            "user_agent": req.headers.get("User-Agent", "")[: self.user_agent_max],
+        }
+        if state.trace_id is not None:
+            fields["trace_id"] = state.trace_id
+        if error is not None:
+            self.logger.error(
+                "request_failed", error_type=type(error).__name__, exc_info=error, **fields
+            )
+        elif state.status >= 500:
+            self.logger.error("request_finished", **fields)
+        elif state.status >= 400:
+            self.logger.warning("request_finished", **fields)
+        else:
+            self.logger.info("request_finished", **fields)
+
+    def report_failure(self, where: str, error: BaseException) -> None:
+        """Report a failure of our own hooks on stderr, once per place and error type."""
+        key = (where, type(error).__name__)
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        try:
+            print(f"hookwatch: {where} failed: {error!r}", file=sys.__stderr__, flush=True)
+        except Exception:  # noqa: BLE001 - stderr itself is gone; nothing left to tell
+            pass
+
+
+class HookwatchFlask(Flask):
+    """Flask that runs hookwatch's steps first and last, and stamps the view's start and end."""
+
+    def preprocess_request(self) -> Any:
+        early_response = self.extensions["hookwatch"].before_request()
+        try:
+            if early_response is not None:
+                return early_response
+            return super().preprocess_request()
+        finally:
+            RequestLifecycle.mark("before_done")
+
+    def dispatch_request(self) -> Any:
+        try:
+            return super().dispatch_request()
+        finally:
+            RequestLifecycle.mark("view_done")
+
+    def process_response(self, response: Response) -> Response:
+        return self.extensions["hookwatch"].after_request(super().process_response(response))
+
+    def do_teardown_request(self, *args: Any) -> None:
+        exc = args[0] if args else sys.exc_info()[1]
+        failure: BaseException | None = None
+        try:
+            super().do_teardown_request(*args)
+        except Exception as error:
+            failure = error
+            raise
+        finally:
+            self.extensions["hookwatch"].teardown_request(exc or failure)
+
+    def log_exception(self, exc_info: Any) -> None:
+        """Do nothing: our ``request_failed`` line already carries the traceback."""
+
+
+def init_app(app: HookwatchFlask, metrics: Metrics, warmup: Warmup, logger: Any) -> RequestLifecycle:
+    """Attach the lifecycle to ``app`` as ``app.extensions["hookwatch"]``."""
+    if not isinstance(app, HookwatchFlask):
+        raise TypeError("hookwatch needs the app to be a HookwatchFlask (see create_app)")
+    lifecycle = RequestLifecycle(app, metrics, warmup, logger)
+    app.extensions["hookwatch"] = lifecycle
+    return lifecycle

@@ -1,0 +1,78 @@
+"""Run warm-up functions exactly once per process before the first request is dispatched.
+
+This stands in for ``before_first_request``, which Flask 2.3 removed. Concurrent first
+requests wait for one run; if that run fails they all get its error, and the next request
+tries again. A server that forks workers can call :meth:`Warmup.run` before forking so the
+children start warm.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+__all__ = ["Warmup", "WarmupFunction"]
+
+WarmupFunction = Callable[[], None]
+
+
+def _ignore(*_: object) -> None:
+    pass
+
+
+class Warmup:
+    """A list of functions to run once per process, and the state of that run."""
+
+    def __init__(
+        self,
+        on_finished: Callable[[float], None] = _ignore,
+        on_failed: Callable[[BaseException], None] = _ignore,
+    ) -> None:
+        """``on_finished(seconds)`` and ``on_failed(error)`` report each run's outcome."""
+        self.functions: list[WarmupFunction] = []
+        self.on_finished = on_finished
+        self.on_failed = on_failed
+        self.done = False
+        self.duration: float | None = None
+        self._lock = threading.Lock()
+        self._attempts = 0
+        self._last_error: BaseException | None = None
+
+    def register(self, function: WarmupFunction) -> WarmupFunction:
+        """Add ``function`` to the warm-up; usable as a decorator. Functions run in order."""
+        self.functions.append(function)
+        return function
+
+    def ensure(self) -> BaseException | None:
+        """Warm up if not done yet; return the exception of a failed run, else ``None``.
+
+        Cheap once done: one attribute read.
+        """
+        if self.done:
+            return None
+        seen_attempts = self._attempts
+        with self._lock:
+            if self.done:
+                return None
+            if self._attempts != seen_attempts:
+                # Another thread's run failed while we waited: share its outcome.
+                return self._last_error
+            return self.run()
+
+    def run(self) -> BaseException | None:
+        """Run every warm-up function now; return the exception if one failed."""
+        self._attempts += 1
+        started = time.perf_counter()
+        try:
+            for function in self.functions:
+                function()
+        except Exception as error:  # noqa: BLE001 - reported to the caller, never raised
+            self._last_error = error
+            self.on_failed(error)
+            return error
+        self.duration = time.perf_counter() - started
+        self._last_error = None
+        self.done = True
+        self.on_finished(self.duration)
+        return None

@@ -1,0 +1,58 @@
+"""Gunicorn settings for hookwatch, with prometheus-client multiprocess metrics done right.
+
+Run: ``gunicorn -c gunicorn.conf.py wsgi:app``. Every gunicorn worker is its own process,
+so metrics must be shared through files: prometheus-client decides how it stores values
+(in memory or in mmapped files under ``PROMETHEUS_MULTIPROC_DIR``) once, when it is first
+imported. That is why the variable is set here, at the top of the config file, which
+gunicorn executes in the master before any worker imports the app.
+"""
+
+import os
+import shutil
+import tempfile
+
+# Honour a directory given by the environment (the container uses a tmpfs); otherwise make
+# a private one, and remember that in the environment too, since gunicorn re-reads this
+# file on SIGHUP and must then keep the same directory.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hookwatch-metrics-")
+    os.environ["HOOKWATCH_MULTIPROC_DIR_OWNED"] = "1"
+_multiproc_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+os.makedirs(_multiproc_dir, exist_ok=True)
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:5000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Threads keep a worker responsive while a /slow request sleeps.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Workers import the app themselves: a preloaded app would create metric files in the
+# master, whose pid never exits and whose values would never be cleaned up.
+preload_app = False
+# The app writes one JSON line per request; a second access log line would only repeat it.
+accesslog = None
+errorlog = "-"
+# Heartbeat files on a RAM disk: overlay file systems in containers can stall workers.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
+def on_starting(server):
+    """Start from an empty directory: files left by a previous run would be summed in."""
+    for name in os.listdir(_multiproc_dir):
+        path = os.path.join(_multiproc_dir, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges (``livesum`` in-flight, ``livemin`` ready)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the directory if this config created it; a given one is the owner's."""
+    if os.environ.get("HOOKWATCH_MULTIPROC_DIR_OWNED"):
+        shutil.rmtree(_multiproc_dir, ignore_errors=True)

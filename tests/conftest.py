@@ -1,0 +1,94 @@
+"""Shared fixtures: an app with a fresh registry and captured JSON logs, and readers for both."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from typing import Any, Iterator
+
+import pytest
+import structlog
+from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from app import create_app
+from app.hooks import HookwatchFlask
+
+
+class LogCapture:
+    """The JSON lines an app wrote, parsed."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+
+    @property
+    def lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stream.getvalue().splitlines()]
+
+    def events(self, *names: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line["event"] in names]
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """One entry per request: ``request_finished`` and ``request_failed`` lines."""
+        return self.events("request_finished", "request_failed")
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+
+def scrape(client: FlaskClient, **headers: str) -> dict[tuple[str, tuple], float]:
+    """Parse ``/metrics`` into ``{(sample name, sorted labels): value}``."""
+    response = client.get("/metrics", headers=headers)
+    assert response.status_code == 200, response.data
+    samples = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def sample(samples: dict[tuple[str, tuple], float], name: str, **labels: Any) -> float | None:
+    """Look one sample up by name and labels (values compared as strings)."""
+    key = (name, tuple(sorted((k, str(v)) for k, v in labels.items())))
+    return samples.get(key)
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Undo what create_app does to global logging state, after each test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+
+
+@pytest.fixture
+def logs() -> LogCapture:
+    return LogCapture()
+
+
+@pytest.fixture
+def make_app(logs: LogCapture):
+    """Build a testing app whose JSON logs land in ``logs``; keyword arguments are overrides."""
+
+    def factory(**overrides: Any) -> HookwatchFlask:
+        overrides.setdefault("LOG_STREAM", logs.stream)
+        return create_app("testing", **overrides)
+
+    return factory
+
+
+@pytest.fixture
+def app(make_app) -> HookwatchFlask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: HookwatchFlask) -> FlaskClient:
+    return app.test_client()
