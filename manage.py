@@ -12,14 +12,6 @@ from flask_script_ng import Manager, Shell
 from app import create_app
 from app.devserver import DevServer
 
-manager = Manager(create_app, usage="Run and inspect the hookwatch app.")
-manager.add_option(
-    "-c", "--config", dest="config_name", required=False,
-    help="configuration: development, testing or production (default: $HOOKWATCH_CONFIG, "
-    "else development)",
-)
-
-
 def make_shell_context() -> dict[str, object]:
     """The names a shell session needs, inside the app context."""
     hookwatch = current_app.extensions["hookwatch"]
@@ -32,17 +24,6 @@ def make_shell_context() -> dict[str, object]:
     }
 
 
-manager.add_command("runserver", DevServer())
-manager.add_command(
-    "shell",
-    Shell(
-        make_context=make_shell_context,
-        banner="hookwatch shell: app, current_app, g, metrics and registry are ready.",
-    ),
-)
-
-
-@manager.command
 def routes() -> None:
     """List every URL rule with its methods and endpoint, like app.url_map."""
     rules = sorted(current_app.url_map.iter_rules(), key=lambda rule: (rule.rule, rule.endpoint))
@@ -53,5 +34,25 @@ def routes() -> None:
         print(f"{endpoint:<{widths[0]}}  {methods:<{widths[1]}}  {rule}")
 
 
+def build_manager() -> Manager:
+    """A fresh manager: Flask-Script keeps the app it built, so tests take a new one each."""
+    manager = Manager(create_app, usage="Run and inspect the hookwatch app.")
+    manager.add_option(
+        "-c", "--config", dest="config_name", required=False,
+        help="configuration: development, testing or production (default: "
+        "$HOOKWATCH_CONFIG, else development)",
+    )
+    manager.add_command("runserver", DevServer())
+    manager.add_command(
+        "shell",
+        Shell(
+            make_context=make_shell_context,
+            banner="hookwatch shell: app, current_app, g, metrics and registry are ready.",
+        ),
+    )
+    manager.command(routes)
+    return manager
+
+
 if __name__ == "__main__":
-    manager.run()
+    build_manager().run()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Mapping
 
-__all__ = ["CONFIGS", "ConfigError", "load_config"]
+__all__ = ["CONFIGS", "ConfigError", "check_config", "load_config"]
 
 
 class ConfigError(RuntimeError):
@@ -91,3 +92,5 @@ def check_config(settings: Mapping[str, Any]) -> None:
         raise ConfigError(f"{settings['NAME']} configuration needs SECRET_KEY set in the environment")
     if settings["LOG_FORMAT"] not in {"console", "json"}:
         raise ConfigError(f"LOG_FORMAT must be 'console' or 'json', got {settings['LOG_FORMAT']!r}")
+    if settings["LOG_LEVEL"] not in logging.getLevelNamesMapping():
+        raise ConfigError(f"LOG_LEVEL must be a logging level name such as INFO, got {settings['LOG_LEVEL']!r}")

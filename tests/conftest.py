@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import shutil
 from typing import Any, Iterator
 
 import pytest
@@ -92,3 +94,22 @@ def app(make_app) -> HookwatchFlask:
 @pytest.fixture
 def client(app: HookwatchFlask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests choose their settings explicitly; the caller's environment must not leak in."""
+    for name in ("HOOKWATCH_CONFIG", "SECRET_KEY", "LOG_FORMAT", "LOG_LEVEL", "METRICS_TOKEN",
+                 "SERVER_TIMING"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def require_binary(name: str) -> str:
+    """Return the path of a tool the test drives; in CI a missing tool fails, elsewhere skips."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian package: prometheus/chromium/wrk)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

@@ -1,0 +1,409 @@
+"""The request lifecycle: hook order, exact timings, the 500 path, warm-up, ids, log context."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import pytest
+from flask import Flask, g
+from freezegun import freeze_time
+
+from tests.conftest import sample, scrape
+
+
+def spy_on_lifecycle(app: Flask, events: list[Any]) -> None:
+    """Record when each of our three steps finishes, keeping their behaviour."""
+    lifecycle = app.extensions["hookwatch"]
+    before, after, teardown = (
+        lifecycle.before_request, lifecycle.after_request, lifecycle.teardown_request
+    )
+
+    def spied_before() -> Any:
+        result = before()
+        events.append("ours:before")
+        return result
+
+    def spied_after(response: Any) -> Any:
+        result = after(response)
+        events.append("ours:after")
+        return result
+
+    def spied_teardown(error: BaseException | None) -> None:
+        teardown(error)
+        events.append("ours:teardown")
+
+    lifecycle.before_request = spied_before
+    lifecycle.after_request = spied_after
+    lifecycle.teardown_request = spied_teardown
+
+
+@pytest.fixture
+def traced(make_app):
+    """An app with other hooks and test views that record the order things run in."""
+
+    def build(**overrides: Any) -> tuple[Flask, list[Any]]:
+        app = make_app(**overrides)
+        events: list[Any] = []
+        spy_on_lifecycle(app, events)
+
+        @app.extensions["hookwatch"].warmup.register
+        def warm() -> None:
+            events.append(("warmup", g.get("request_id")))
+
+        @app.before_request
+        def other_before() -> Any:
+            events.append(("other_before", "request_id" in g))
+            if g.get("answer_early"):
+                return "early", 200
+            return None
+
+        @app.after_request
+        def other_after(response: Any) -> Any:
+            events.append(("other_after", "X-Request-ID" in response.headers))
+            return response
+
+        @app.teardown_request
+        def other_teardown(error: BaseException | None) -> None:
+            events.append("other_teardown")
+
+        @app.route("/traced")
+        def traced_view() -> str:
+            events.append("view")
+            return "ok"
+
+        @app.route("/traced-raises")
+        def traced_raises() -> str:
+            events.append("view")
+            raise ValueError("view failed")
+
+        return app, events
+
+    return build
+
+
+class TestHookOrder:
+    def test_order_of_a_normal_request(self, traced) -> None:
+        """Warm-up (first request only), ours first, others, view, others, ours last, teardown."""
+        app, events = traced()
+        client = app.test_client()
+        client.get("/traced")
+        assert events == [
+            ("warmup", None),  # before our step gave the request an id
+            "ours:before",
+            ("other_before", True),  # ours had already put the id on g
+            "view",
+            ("other_after", False),  # ours had not yet added its headers
+            "ours:after",
+            "other_teardown",
+            "ours:teardown",
+        ]
+        events.clear()
+        client.get("/traced")
+        assert events[0] == "ours:before"  # no second warm-up
+        assert ("warmup", None) not in events
+
+    def test_order_when_a_before_request_answers_early(self, traced) -> None:
+        """A before_request returning a response skips the view; the after hooks still run."""
+        app, events = traced()
+
+        @app.before_request
+        def answer_early() -> None:
+            g.answer_early = True
+
+        app.before_request_funcs[None].reverse()  # make answer_early run before other_before
+        response = app.test_client().get("/traced")
+        assert response.data == b"early"
+        assert events[1:] == [
+            "ours:before",
+            ("other_before", True),
+            ("other_after", False),
+            "ours:after",
+            "other_teardown",
+            "ours:teardown",
+        ]
+
+    def test_order_when_the_view_raises_without_propagation(self, traced) -> None:
+        """With PROPAGATE_EXCEPTIONS off the 500 response goes through every after hook."""
+        app, events = traced(PROPAGATE_EXCEPTIONS=False)
+        assert app.test_client().get("/traced-raises").status_code == 500
+        assert events[1:] == [
+            "ours:before", ("other_before", True), "view", ("other_after", False),
+            "ours:after", "other_teardown", "ours:teardown",
+        ]
+
+    def test_order_when_the_view_raises_with_propagation(self, traced) -> None:
+        """With PROPAGATE_EXCEPTIONS on the exception skips after_request; teardown still runs."""
+        app, events = traced(PROPAGATE_EXCEPTIONS=True)
+        with pytest.raises(ValueError):
+            app.test_client().get("/traced-raises")
+        assert events[1:] == [
+            "ours:before", ("other_before", True), "view", "other_teardown", "ours:teardown",
+        ]
+
+    def test_our_teardown_runs_when_another_teardown_raises(self, make_app, logs) -> None:
+        """Flask skips later teardown functions when one raises; ours is not among them."""
+        app = make_app()
+
+        @app.teardown_request
+        def broken_teardown(error: BaseException | None) -> None:
+            raise OSError("teardown failed")
+
+        with pytest.raises(OSError):
+            app.test_client().get("/")
+        [line] = logs.requests
+        assert line["route"] == "/"
+        assert line["status"] == 200
+
+
+class TestExactTimings:
+    def test_frozen_clock_ticks_appear_exactly_everywhere(self, make_app, logs) -> None:
+        """Ticks of 0.25 s, 0.5 s, 0.125 s and 2 s in the phases show up exactly in the
+        header, the histograms and the log line."""
+        with freeze_time("2026-01-01 00:00:00") as frozen:
+            app = make_app()
+
+            @app.extensions["hookwatch"].warmup.register
+            def slow_warmup() -> None:
+                frozen.tick(10)  # the warm-up's time is not the request's
+
+            @app.before_request
+            def slow_before() -> None:
+                frozen.tick(0.25)
+
+            @app.route("/timed")
+            def timed() -> str:
+                frozen.tick(0.5)
+                return "ok"
+
+            @app.after_request
+            def slow_after(response: Any) -> Any:
+                frozen.tick(0.125)
+                return response
+
+            @app.teardown_request
+            def slow_teardown(error: BaseException | None) -> None:
+                frozen.tick(2)
+
+            client = app.test_client()
+            response = client.get("/timed")
+            samples = scrape(client)
+
+        assert response.headers["Server-Timing"] == (
+            "before;dur=250.000, view;dur=500.000, after;dur=125.000, total;dur=875.000"
+        )
+        labels = {"http_request_method": "GET", "http_route": "/timed",
+                  "http_response_status_code": "200"}
+        assert sample(samples, "http_server_request_duration_seconds_sum", **labels) == 0.875
+        assert sample(samples, "http_server_request_duration_seconds_count", **labels) == 1
+        phase_sums = {
+            phase: sample(samples, "hookwatch_request_phase_duration_seconds_sum", phase=phase)
+            for phase in ("before_request", "view", "after_request", "teardown")
+        }
+        assert phase_sums == {"before_request": 0.25, "view": 0.5, "after_request": 0.125,
+                              "teardown": 2.0}
+        assert sample(samples, "hookwatch_warmup_duration_seconds") == 10.0
+        [line] = [entry for entry in logs.requests if entry["path"] == "/timed"]
+        assert line["duration_ms"] == 875.0
+        assert line["timestamp"] == "2026-01-01T00:00:12.875000Z"  # warm-up 10 + 0.875 + teardown 2
+
+    def test_server_timing_can_be_turned_off(self, make_app) -> None:
+        """SERVER_TIMING=False drops the header; the request id stays."""
+        response = make_app(SERVER_TIMING=False).test_client().get("/")
+        assert "Server-Timing" not in response.headers
+        assert response.headers["X-Request-ID"]
+
+
+class TestServerErrors:
+    BOOM = {"http_request_method": "GET", "http_route": "/boom", "http_response_status_code": "500"}
+
+    @pytest.mark.parametrize("propagate", [True, False])
+    def test_unhandled_exception_is_counted_and_logged_once(self, make_app, logs, propagate) -> None:
+        """The 500 path: one count, one exception count, one request_failed line, gauge at 0."""
+        app = make_app(PROPAGATE_EXCEPTIONS=propagate)
+        client = app.test_client()
+        if propagate:
+            with pytest.raises(RuntimeError, match="boom"):
+                client.get("/boom")
+        else:
+            assert client.get("/boom").status_code == 500
+        samples = scrape(client)
+        assert sample(samples, "http_server_request_duration_seconds_count", **self.BOOM) == 1
+        assert sample(samples, "hookwatch_exceptions_total", http_route="/boom",
+                      error_type="RuntimeError") == 1
+        assert sample(samples, "http_server_active_requests", http_request_method="GET") == 0
+        [line] = [entry for entry in logs.requests if entry["path"] == "/boom"]
+        assert line["event"] == "request_failed"
+        assert line["level"] == "error"
+        assert line["status"] == 500
+        assert line["error_type"] == "RuntimeError"
+        assert "RuntimeError: boom" in line["exception"]
+        assert 'in boom' in line["exception"]  # the traceback reaches the view
+        # Flask's own "Exception on /boom" line would repeat the traceback: there is none.
+        assert [entry["event"] for entry in logs.lines
+                if entry.get("request_id") == line["request_id"]] == ["request_failed"]
+
+
+class TestWarmup:
+    def test_concurrent_first_requests_warm_up_once(self, make_app) -> None:
+        """Sixteen threads sending the first request at once trigger exactly one warm-up."""
+        app = make_app()
+        runs = []
+        start = threading.Barrier(16)
+
+        @app.extensions["hookwatch"].warmup.register
+        def slow_warmup() -> None:
+            runs.append(threading.get_ident())
+            threading.Event().wait(0.2)
+
+        statuses = []
+
+        def first_request() -> None:
+            client = app.test_client()
+            start.wait()
+            statuses.append(client.get("/").status_code)
+
+        threads = [threading.Thread(target=first_request) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+        assert len(runs) == 1
+        assert statuses == [200] * 16
+
+    def test_failed_warmup_answers_503_and_is_retried(self, make_app, logs) -> None:
+        """A failing warm-up gives 503, is logged and counted; the next request retries;
+        /readyz says 503 until a warm-up succeeds, then 200."""
+        app = make_app()
+        failures = [ConnectionError("cache down"), ConnectionError("cache still down")]
+
+        @app.extensions["hookwatch"].warmup.register
+        def flaky() -> None:
+            if failures:
+                raise failures.pop(0)
+
+        client = app.test_client()
+        first = client.get("/", headers={"Accept": "application/json"})
+        assert first.status_code == 503
+        assert "warm-up failed (ConnectionError)" in first.json["message"]
+        assert client.get("/readyz").status_code == 503
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        samples = scrape(client)
+        assert sample(samples, "hookwatch_ready") == 1
+        assert sample(samples, "hookwatch_exceptions_total", http_route="/",
+                      error_type="ConnectionError") == 1
+        assert sample(samples, "hookwatch_exceptions_total", http_route="/readyz",
+                      error_type="ConnectionError") == 1
+        assert sample(samples, "http_server_request_duration_seconds_count",
+                      http_request_method="GET", http_route="/readyz",
+                      http_response_status_code="503") == 1
+        assert [line["event"] for line in logs.events("app_warmup_failed", "app_warmup_finished")] \
+            == ["app_warmup_failed", "app_warmup_failed", "app_warmup_finished"]
+        assert [line["status"] for line in logs.requests[:3]] == [503, 503, 200]
+
+    def test_not_ready_before_the_first_request(self, app) -> None:
+        """hookwatch_ready starts at 0 and the warm-up has not run at creation."""
+        assert app.extensions["hookwatch"].warmup.done is False
+        registry = app.extensions["hookwatch"].metrics.registry
+        assert registry.get_sample_value("hookwatch_ready") == 0
+
+
+class TestRequestIds:
+    @pytest.mark.parametrize("incoming", ["A" * 65, "has space", "semi;colon", "quote\"", ""])
+    def test_rejected_ids_never_reach_response_or_logs(self, client, logs, incoming) -> None:
+        """An invalid X-Request-ID is replaced, and appears neither in headers nor in logs."""
+        response = client.get("/", headers={"X-Request-ID": incoming})
+        issued = response.headers["X-Request-ID"]
+        assert issued != incoming and len(issued) == 32
+        [line] = logs.requests
+        assert line["request_id"] == issued
+        if incoming:
+            assert incoming not in logs.text
+
+    def test_non_ascii_id_is_rejected(self, client, logs) -> None:
+        """Non-ASCII bytes in the header (latin-1 in WSGI) are rejected too."""
+        response = client.get("/", environ_base={"HTTP_X_REQUEST_ID": "h\xe9llo"})
+        assert response.headers["X-Request-ID"] != "h\xe9llo"
+        assert "h\\u00e9llo" not in logs.text and "h\xe9llo" not in logs.text
+
+    def test_valid_id_is_echoed_and_logged(self, client, logs) -> None:
+        """A valid incoming id is the request's id: in the header, on g, in every line."""
+        response = client.get("/context", headers={"X-Request-ID": "req-42.a:b"})
+        assert response.headers["X-Request-ID"] == "req-42.a:b"
+        assert b"req-42.a:b" in response.data  # /context shows g.request_id
+        request_lines = [line for line in logs.lines if line["event"] != "app_warmup_finished"]
+        assert {line["request_id"] for line in request_lines} == {"req-42.a:b"}
+
+    def test_traceparent_adds_trace_id(self, client, logs) -> None:
+        """A valid traceparent's trace id is logged with the request."""
+        trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        client.get("/", headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
+        assert logs.requests[0]["trace_id"] == trace
+
+
+class TestLogContext:
+    def test_context_does_not_leak_into_the_next_request(self, client, logs) -> None:
+        """Two requests on one thread: the second's lines carry only its own context."""
+        trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        first = client.get("/context", headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
+        second = client.get("/context")
+        second_id = second.headers["X-Request-ID"]
+        assert second_id != first.headers["X-Request-ID"]
+        second_lines = [line for line in logs.lines if line.get("request_id") == second_id]
+        assert [line["event"] for line in second_lines] == ["context_visited", "request_finished"]
+        assert all("trace_id" not in line for line in second_lines)
+
+    def test_stdlib_logging_in_a_view_carries_the_request_id(self, make_app, logs) -> None:
+        """A plain logging call inside a view goes through structlog with the request id."""
+        app = make_app()
+
+        @app.route("/logs-something")
+        def logs_something() -> str:
+            logging.getLogger("some.library").warning("disk %s is slow", "sda")
+            return "ok"
+
+        response = app.test_client().get("/logs-something")
+        [line] = logs.events("disk sda is slow")
+        assert line["request_id"] == response.headers["X-Request-ID"]
+        assert line["logger"] == "some.library"
+        assert line["level"] == "warning"
+
+    def test_no_context_outside_requests(self, client, logs) -> None:
+        """After a request, a line logged outside any request has no request id."""
+        client.get("/")
+        logging.getLogger("after").warning("outside")
+        [line] = logs.events("outside")
+        assert "request_id" not in line
+
+
+class TestCardinality:
+    def test_unknown_paths_add_no_routes(self, client) -> None:
+        """Hundreds of random unknown paths all land in one empty-route series."""
+        client.get("/")
+        for number in range(300):
+            client.get(f"/no/such/page/{number}?q={number}")
+        samples = scrape(client)
+        routes = {dict(labels).get("http_route") for name, labels in samples
+                  if name == "http_server_request_duration_seconds_count"}
+        assert routes == {"/", ""}
+        assert sample(samples, "http_server_request_duration_seconds_count",
+                      http_request_method="GET", http_route="",
+                      http_response_status_code="404") == 300
+
+    def test_odd_methods_are_other(self, client) -> None:
+        """A method outside the standard set is labelled _OTHER (405: no rule matched)."""
+        client.open("/", method="FOO")
+        samples = scrape(client)
+        assert sample(samples, "http_server_request_duration_seconds_count",
+                      http_request_method="_OTHER", http_route="",
+                      http_response_status_code="405") == 1
+
+    def test_metrics_endpoint_is_not_counted(self, client) -> None:
+        """Scrapes do not count themselves."""
+        scrape(client)
+        samples = scrape(client)
+        routes = {dict(labels).get("http_route") for name, labels in samples
+                  if name == "http_server_request_duration_seconds_count"}
+        assert "/metrics" not in routes

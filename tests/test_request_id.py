@@ -1,0 +1,63 @@
+"""Request ids and traceparent: the pure rules, value by value."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app.request_id import accept_request_id, new_request_id, parse_traceparent
+
+NEW_ID = re.compile(r"[0-9a-f]{32}")
+
+
+class TestAcceptRequestId:
+    @pytest.mark.parametrize(
+        "incoming",
+        ["a", "abc-123", "A" * 64, "trace:span/1+2=3.4_5", "550e8400-e29b-41d4-a716-446655440000"],
+    )
+    def test_valid_ids_are_kept(self, incoming: str) -> None:
+        """1 to 64 characters from the allowed set come back unchanged."""
+        assert accept_request_id(incoming) == incoming
+
+    @pytest.mark.parametrize(
+        "incoming",
+        [
+            None, "", "A" * 65, "has space", "semi;colon", "new\nline", "cr\rlf", "nul\x00",
+            "tab\t", "héllo", "日本", "quote\"", "<script>", "a,b", "trailing\n",
+        ],
+    )
+    def test_invalid_ids_are_replaced(self, incoming: str | None) -> None:
+        """Anything else is dropped and a fresh 32-hex-digit id is used instead."""
+        replaced = accept_request_id(incoming)
+        assert replaced != incoming
+        assert NEW_ID.fullmatch(replaced)
+
+    def test_new_ids_are_unique(self) -> None:
+        """Fresh ids do not repeat."""
+        ids = {new_request_id() for _ in range(10_000)}
+        assert len(ids) == 10_000
+
+
+class TestParseTraceparent:
+    TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+    def test_valid_header_gives_trace_id(self) -> None:
+        """A version-00 header with lower-case, non-zero ids yields its trace id."""
+        assert parse_traceparent(f"00-{self.TRACE}-00f067aa0ba902b7-01") == self.TRACE
+
+    @pytest.mark.parametrize(
+        "header",
+        [
+            None, "", "garbage",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  # forbidden version
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",  # zero trace id
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",  # zero parent id
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",  # upper case
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",  # short trace id
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\n",
+        ],
+    )
+    def test_invalid_headers_are_ignored(self, header: str | None) -> None:
+        """Malformed, wrong-version, all-zero or upper-case headers give no trace id."""
+        assert parse_traceparent(header) is None
