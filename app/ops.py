@@ -6,6 +6,7 @@ import hmac
 
 from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
 __all__ = ["ops"]
@@ -34,7 +35,7 @@ def metrics() -> ResponseReturnValue:
     if token and not _bearer_matches(token):
         raise Unauthorized(
             "This endpoint needs 'Authorization: Bearer <METRICS_TOKEN>'.",
-            www_authenticate='Bearer realm="metrics"',
+            www_authenticate=WWWAuthenticate("bearer", {"realm": "metrics"}),
         )
     body, content_type = current_app.extensions["hookwatch"].metrics.render(
         request.headers.get("Accept")
