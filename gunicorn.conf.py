@@ -45,6 +45,12 @@ def on_starting(server):
             os.remove(path)
 
 
+def post_worker_init(worker):
+    """Warm up before the worker takes a request: hookwatch_ready and /readyz are then true
+    from the start, and the warm-up runs once per worker, not on a client's first request."""
+    worker.wsgi.extensions["hookwatch"].warmup.ensure()
+
+
 def child_exit(server, worker):
     """Drop a dead worker's live gauges (``livesum`` in-flight, ``livemin`` ready)."""
     from prometheus_client import multiprocess

@@ -1,0 +1,96 @@
+"""Fixtures for the monitoring bundle: repository files, JSON schemas, external binaries.
+
+The schemas live outside the repository, in ``../shared/schemas`` (a sibling of the clone).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import jsonschema
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMAS = REPO.parent / "shared" / "schemas"
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    """The repository root."""
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def compose() -> dict[str, Any]:
+    """docker-compose.yml, parsed."""
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+@pytest.fixture(scope="session")
+def prometheus_config() -> dict[str, Any]:
+    """monitoring/prometheus.yml, parsed."""
+    return yaml.safe_load((REPO / "monitoring" / "prometheus.yml").read_text())
+
+
+@pytest.fixture(scope="session")
+def dashboards() -> dict[str, dict[str, Any]]:
+    """Every dashboard under grafana/dashboards, by file name."""
+    return {
+        path.name: json.loads(path.read_text())
+        for path in sorted((REPO / "grafana" / "dashboards").glob("*.json"))
+    }
+
+
+@pytest.fixture(scope="session")
+def datasources() -> list[dict[str, Any]]:
+    """Every provisioned Grafana datasource."""
+    found: list[dict[str, Any]] = []
+    for path in sorted((REPO / "grafana" / "provisioning" / "datasources").glob("*.yml")):
+        found += yaml.safe_load(path.read_text())["datasources"]
+    return found
+
+
+@pytest.fixture(scope="session")
+def schema() -> Callable[..., jsonschema.protocols.Validator]:
+    """``schema(file, definition=None)``: a draft-07 validator for a shared schema file.
+
+    With ``definition``, the validator checks against ``#/definitions/<definition>`` of
+    that file (the Grafana panel schemas have no root ``$ref``).
+    """
+
+    def load(file: str, definition: str | None = None) -> jsonschema.protocols.Validator:
+        path = SCHEMAS / file
+        if not path.exists():
+            pytest.fail(f"missing shared schema {path}")
+        document = json.loads(path.read_text())
+        if definition is not None:
+            document = {"$ref": f"#/definitions/{definition}", "definitions": document["definitions"]}
+        jsonschema.Draft7Validator.check_schema(document)
+        return jsonschema.Draft7Validator(document)
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def binary() -> Callable[[str], str]:
+    """``binary(name)``: the path of an external tool such as ``promtool``.
+
+    CI installs them (``.ci/run``), so there a missing tool fails the test; on a developer
+    machine without it the test is skipped with the package to install.
+    """
+
+    def find(name: str) -> str:
+        path = shutil.which(name)
+        if path is None:
+            message = f"{name} not found on PATH (Debian package: prometheus)"
+            if os.environ.get("CI") == "true":
+                pytest.fail(message)
+            pytest.skip(message)
+        return path
+
+    return find
