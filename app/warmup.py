@@ -36,7 +36,7 @@ class Warmup:
         self.done = False
         self.duration: float | None = None
         self._lock = threading.Lock()
-        self._attempts = 0
+        self._failed_runs = 0
         self._last_error: BaseException | None = None
 
     def register(self, function: WarmupFunction) -> WarmupFunction:
@@ -51,24 +51,24 @@ class Warmup:
         """
         if self.done:
             return None
-        seen_attempts = self._attempts
+        seen_failures = self._failed_runs
         with self._lock:
             if self.done:
                 return None
-            if self._attempts != seen_attempts:
+            if self._failed_runs != seen_failures:
                 # Another thread's run failed while we waited: share its outcome.
                 return self._last_error
             return self.run()
 
     def run(self) -> BaseException | None:
         """Run every warm-up function now; return the exception if one failed."""
-        self._attempts += 1
         started = time.perf_counter()
         try:
             for function in self.functions:
                 function()
         except Exception as error:  # noqa: BLE001 - reported to the caller, never raised
             self._last_error = error
+            self._failed_runs += 1  # only now, so threads that waited on this run see it
             self.on_failed(error)
             return error
         self.duration = time.perf_counter() - started

@@ -1,0 +1,66 @@
+"""Warmup alone: once per process, shared outcome for waiters, retry after failure."""
+
+from __future__ import annotations
+
+import threading
+
+from app.warmup import Warmup
+
+
+class TestWarmup:
+    def test_runs_functions_in_order_once(self) -> None:
+        """Registered functions run in order, and only on the first ensure()."""
+        calls: list[str] = []
+        warmup = Warmup()
+        warmup.register(lambda: calls.append("a"))
+        warmup.register(lambda: calls.append("b"))
+        assert warmup.ensure() is None
+        assert warmup.ensure() is None
+        assert calls == ["a", "b"]
+        assert warmup.done and warmup.duration is not None
+
+    def test_failure_is_returned_reported_and_retried(self) -> None:
+        """A failed run returns its error, calls on_failed, and the next ensure() retries."""
+        outcomes: list[object] = []
+        warmup = Warmup(on_finished=outcomes.append, on_failed=outcomes.append)
+        attempts = []
+
+        @warmup.register
+        def flaky() -> None:
+            attempts.append(1)
+            if len(attempts) == 1:
+                raise TimeoutError("first try")
+
+        error = warmup.ensure()
+        assert isinstance(error, TimeoutError) and not warmup.done
+        assert warmup.ensure() is None and warmup.done
+        assert isinstance(outcomes[0], TimeoutError)
+        assert isinstance(outcomes[1], float)
+        assert len(attempts) == 2
+
+    def test_waiters_share_one_failed_run(self) -> None:
+        """Threads that waited on a failing run get its error instead of running again."""
+        warmup = Warmup()
+        entered, release = threading.Event(), threading.Event()
+        runs = []
+
+        @warmup.register
+        def blocked_then_fails() -> None:
+            runs.append(1)
+            entered.set()
+            release.wait(5)
+            raise RuntimeError("down")
+
+        results: list[object] = []
+        first = threading.Thread(target=lambda: results.append(warmup.ensure()))
+        first.start()
+        entered.wait(5)
+        waiters = [threading.Thread(target=lambda: results.append(warmup.ensure())) for _ in range(4)]
+        for thread in waiters:
+            thread.start()
+        release.set()
+        for thread in (first, *waiters):
+            thread.join(5)
+        assert len(runs) == 1
+        assert len(results) == 5
+        assert all(isinstance(result, RuntimeError) for result in results)
