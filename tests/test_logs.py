@@ -1,0 +1,81 @@
+"""Logging set-up: console lines in development, JSON lines in production, one pipeline."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import structlog
+
+from app import create_app
+from app.logs import configure_logging, get_logger
+
+
+class TestConfigureLogging:
+    def test_json_lines_from_structlog_and_stdlib(self) -> None:
+        """Both structlog events and stdlib records become one JSON object per line."""
+        stream = io.StringIO()
+        configure_logging("json", "INFO", stream)
+        structlog.contextvars.bind_contextvars(request_id="r1")
+        get_logger().info("hello", answer=42)
+        logging.getLogger("werkzeug").warning("from %s", "werkzeug")
+        structlog.contextvars.clear_contextvars()
+        first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+        assert first["event"] == "hello" and first["answer"] == 42
+        assert first["request_id"] == second["request_id"] == "r1"
+        assert first["logger"] == "hookwatch" and second["logger"] == "werkzeug"
+        assert second["event"] == "from werkzeug" and second["level"] == "warning"
+        assert first["timestamp"].endswith("Z")
+
+    def test_console_lines_are_readable(self) -> None:
+        """Development output is one human-readable line per event, not JSON."""
+        stream = io.StringIO()
+        configure_logging("console", "INFO", stream)
+        get_logger().warning("request_finished", status=404, route="/x")
+        [line] = stream.getvalue().splitlines()
+        assert "request_finished" in line and "status=404" in line and "warn" in line
+        assert not line.startswith("{")
+
+    def test_level_filters_both_paths(self) -> None:
+        """LOG_LEVEL applies to structlog events and stdlib records alike."""
+        stream = io.StringIO()
+        configure_logging("json", "WARNING", stream)
+        get_logger().info("quiet")
+        logging.getLogger("lib").info("quiet too")
+        get_logger().error("loud")
+        assert [json.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["loud"]
+
+    def test_reconfiguring_does_not_double_lines(self) -> None:
+        """Creating a second app replaces our handler instead of adding another."""
+        first, second = io.StringIO(), io.StringIO()
+        configure_logging("json", "INFO", first)
+        configure_logging("json", "INFO", second)
+        logging.getLogger("lib").warning("once")
+        assert first.getvalue() == ""
+        assert len(second.getvalue().splitlines()) == 1
+
+
+class TestAppLogFormats:
+    def test_production_logs_json(self, monkeypatch) -> None:
+        """HOOKWATCH_CONFIG=production writes JSON lines, one per request."""
+        monkeypatch.setenv("SECRET_KEY", "k")
+        stream = io.StringIO()
+        app = create_app("production", LOG_STREAM=stream)
+        app.test_client().get("/")
+        events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+        assert events == ["app_warmup_finished", "request_finished"]
+
+    def test_log_format_env_switches_development_to_json(self, monkeypatch) -> None:
+        """LOG_FORMAT=json turns the development console into JSON lines."""
+        monkeypatch.setenv("LOG_FORMAT", "json")
+        stream = io.StringIO()
+        create_app("development", LOG_STREAM=stream).test_client().get("/healthz")
+        assert json.loads(stream.getvalue().splitlines()[-1])["route"] == "/healthz"
+
+    def test_development_logs_console(self) -> None:
+        """The development default is readable console lines."""
+        stream = io.StringIO()
+        create_app("development", LOG_STREAM=stream).test_client().get("/healthz")
+        last = stream.getvalue().splitlines()[-1]
+        assert "request_finished" in last and "route=/healthz" in last
