@@ -31,7 +31,10 @@ def _renderer(log_format: str, stream: TextIO) -> list[Processor]:
     if log_format == "json":
         return [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     colors = bool(getattr(stream, "isatty", lambda: False)())
-    return [structlog.dev.ConsoleRenderer(colors=colors)]
+    # Plain tracebacks: a rich one would print frame locals, such as the WSGI environ with
+    # its Cookie and Authorization headers.
+    return [structlog.dev.ConsoleRenderer(colors=colors,
+                                          exception_formatter=structlog.dev.plain_traceback)]
 
 
 def configure_logging(log_format: str, level: str, stream: TextIO | None = None) -> None:

@@ -79,3 +79,18 @@ class TestAppLogFormats:
         create_app("development", LOG_STREAM=stream).test_client().get("/healthz")
         last = stream.getvalue().splitlines()[-1]
         assert "request_finished" in last and "route=/healthz" in last
+
+
+class TestConsoleTracebacks:
+    def test_console_traceback_shows_no_locals(self, make_app) -> None:
+        """A failed request's console traceback never prints frame locals (the environ with
+        its cookies); only the plain traceback."""
+        import io
+
+        stream = io.StringIO()
+        app = make_app(LOG_FORMAT="console", LOG_STREAM=stream, PROPAGATE_EXCEPTIONS=False)
+        app.test_client().get("/boom", headers={"Cookie": "session=very-secret-cookie"})
+        text = stream.getvalue()
+        assert "RuntimeError: boom" in text
+        assert "very-secret-cookie" not in text
+        assert "locals" not in text
