@@ -105,7 +105,7 @@ class RequestLifecycle:
         rule = req.url_rule
         state = RequestState(
             accept_request_id(req.headers.get("X-Request-ID")),
-            method_label(req.method),
+            method_label(req.environ["REQUEST_METHOD"]),  # case-sensitive: "get" is _OTHER
             rule.rule if rule is not None else "",
             time.perf_counter(),
         )
@@ -192,8 +192,8 @@ class RequestLifecycle:
                 if error is None:  # a context pushed without dispatching (a shell, a CLI)
                     return
                 # Pushing the request context failed before our first step ran.
-                state = RequestState(new_request_id(), method_label(request.method), "",
-                                     time.perf_counter())
+                method = method_label(request.environ["REQUEST_METHOD"])
+                state = RequestState(new_request_id(), method, "", time.perf_counter())
                 state.counted = False
             self._teardown(state, error)
         except Exception as failure:  # noqa: BLE001
