@@ -232,9 +232,16 @@ def test_gunicorn_multiprocess_every_panel_and_rule_has_data(repo, tmp_path, sta
     """Two gunicorn workers (multiprocess mode): exact counts, every query non-empty."""
     port = free_port()
     log = tmp_path / "gunicorn.log"
+    # As in the container: a given directory, here with a file left by an earlier run that
+    # gunicorn.conf.py must remove (the collector could not even read this one).
+    multiproc = tmp_path / "multiproc"
+    multiproc.mkdir()
+    stale = multiproc / "counter_99999.db"
+    stale.write_bytes(b"left over from an earlier run")
+    env = app_env() | {"PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
     with running([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
                   "--bind", f"127.0.0.1:{port}", "--workers", "2", "wsgi:app"],
-                 log, cwd=repo, env=app_env()):
+                 log, cwd=repo, env=env):
         base = f"http://127.0.0.1:{port}"
         # /metrics is not counted, so waiting on it leaves the request counts untouched.
         wait_for(lambda: get(base + "/metrics")[0] == 200, START_TIMEOUT, "gunicorn", log)
@@ -275,6 +282,10 @@ def test_gunicorn_multiprocess_every_panel_and_rule_has_data(repo, tmp_path, sta
         assert all(rule["health"] == "ok" for rule in loaded), [
             (r["name"], r.get("lastError")) for r in loaded if r["health"] != "ok"]
 
+        assert not stale.exists()
+        # One set of files per worker pid: both workers wrote through multiprocess mode.
+        assert len({path.stem.rsplit("_", 1)[1] for path in multiproc.glob("histogram_*.db")}) == 2
+
         dashboard = json.loads((repo / "grafana" / "dashboards" / "hookwatch.json").read_text())
         for variable in dashboard["templating"]["list"]:
             selector, label = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["query"]).groups()
@@ -283,6 +294,8 @@ def test_gunicorn_multiprocess_every_panel_and_rule_has_data(repo, tmp_path, sta
             assert values, f"variable {variable['name']} has no values"
         assert {route for route, _ in expected if route} <= set(
             api(prometheus, "/api/v1/label/http_route/values"))
+    # child_exit called mark_process_dead: no live gauge of a dead worker is left to sum.
+    assert not list(multiproc.glob("gauge_live*.db"))
 
 
 def test_threaded_dev_server_exemplars_carry_request_ids(repo, tmp_path, start_prometheus):
