@@ -10,6 +10,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from .config import check_config, load_config
+from .dashboard import dashboard
 from .hooks import HookwatchFlask, init_app
 from .logs import configure_logging, get_logger
 from .main import errors, main
@@ -42,6 +43,8 @@ def create_app(config_name: str | None = None, **overrides: Any) -> HookwatchFla
 
     for blueprint in (main, errors, ops):
         app.register_blueprint(blueprint)
+    if settings.get("DASHBOARD_ENABLED"):
+        app.register_blueprint(dashboard)
     return app
 
 

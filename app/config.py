@@ -40,6 +40,9 @@ class Config:
     MAX_CONTENT_LENGTH = 1024 * 1024
     SLOW_MAX_MS = 5000
     USER_AGENT_MAX_CHARS = 200
+    # The built-in live dashboard (/dashboard); production serves it only when asked.
+    DASHBOARD_ENABLED = True
+    DASHBOARD_RECENT_REQUESTS = 20
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> dict[str, Any]:
@@ -50,6 +53,7 @@ class Config:
         settings["LOG_LEVEL"] = env.get("LOG_LEVEL", cls.LOG_LEVEL).upper()
         settings["METRICS_TOKEN"] = env.get("METRICS_TOKEN") or None
         settings["SERVER_TIMING"] = _flag(env.get("SERVER_TIMING"), cls.SERVER_TIMING)
+        settings["DASHBOARD_ENABLED"] = _flag(env.get("DASHBOARD_ENABLED"), cls.DASHBOARD_ENABLED)
         return settings
 
 
@@ -68,6 +72,7 @@ class ProductionConfig(Config):
     SECRET_KEY = None
     LOG_FORMAT = "json"
     SESSION_COOKIE_SECURE = True
+    DASHBOARD_ENABLED = False
 
 
 CONFIGS: dict[str, type[Config]] = {

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 from typing import Any
 
 import structlog
@@ -78,7 +79,15 @@ class RequestLifecycle:
         self.logger = logger
         self.server_timing = bool(app.config.get("SERVER_TIMING", True))
         self.user_agent_max = int(app.config.get("USER_AGENT_MAX_CHARS", 200))
-        self.uncounted_endpoints = {"ops.metrics"}
+        # Watching must not move the needle: the scrape and the dashboard are not counted.
+        self.uncounted_endpoints = {
+            "ops.metrics", "dashboard.page", "dashboard.data", "dashboard.static",
+        }
+        # The last counted requests for the dashboard, (time, id, method, route, status,
+        # seconds): one bounded, thread-safe append per request.
+        self.recent: deque[tuple[float, str, str, str, int, float]] = deque(
+            maxlen=int(app.config.get("DASHBOARD_RECENT_REQUESTS", 20))
+        )
         self._reported: set[tuple[str, str]] = set()
 
     # 1. before_request ---------------------------------------------------------------------
@@ -214,6 +223,9 @@ class RequestLifecycle:
                 self.metrics.count_exception(state.route, type(error).__name__)
             state.active.dec()
         duration = (state.after_done if state.after_done is not None else now) - state.started
+        if state.counted:
+            self.recent.append((time.time(), state.request_id, state.method, state.route,
+                                state.status, duration))
         self._log(state, duration, error)
 
     def _log(self, state: RequestState, duration: float, error: BaseException | None) -> None:
