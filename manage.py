@@ -11,6 +11,7 @@ from flask_script_ng import Manager, Shell
 
 from app import create_app
 from app.devserver import DevServer
+from app.traffic.command import Traffic
 
 def make_shell_context() -> dict[str, object]:
     """The names a shell session needs, inside the app context."""
@@ -51,6 +52,7 @@ def build_manager() -> Manager:
         ),
     )
     manager.command(routes)
+    manager.add_command("traffic", Traffic())
     return manager
 
 
