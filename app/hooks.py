@@ -36,6 +36,7 @@ from .warmup import Warmup
 __all__ = ["HookwatchFlask", "RequestLifecycle", "RequestState", "init_app"]
 
 _STATE = "hookwatch_state"  # attribute on flask.g, prefixed as extensions should
+_HANDLING_ERROR = "hookwatch_handling_error"  # set on flask.g while Flask makes a 500 page
 
 
 class RequestState:
@@ -129,8 +130,9 @@ class RequestLifecycle:
             )
         state.counted = req.endpoint not in self.uncounted_endpoints
         if state.counted:
-            state.active = self.metrics.active_for(state.method)
-            state.active.inc()
+            active = self.metrics.active_for(state.method)
+            active.inc()
+            state.active = active  # only once raised, so a failed inc is never undone
 
     def _unavailable(self, error: BaseException) -> Any:
         unavailable = ServiceUnavailable(
@@ -212,21 +214,25 @@ class RequestLifecycle:
 
     def _teardown(self, state: RequestState, error: BaseException | None) -> None:
         now = time.perf_counter()
-        if not state.recorded:
-            state.status = 500
+        try:
+            if state.active is not None:
+                state.active.dec()
+            if not state.recorded:
+                state.status = 500
+                if state.counted:
+                    self._record(state, now - state.started)
+            finished = state.after_done or state.view_done or state.before_done or state.started
             if state.counted:
-                self._record(state, now - state.started)
-        finished = state.after_done or state.view_done or state.before_done or state.started
-        if state.counted:
-            self.metrics.phase_children["teardown"].observe(now - finished)
-            if error is not None:
-                self.metrics.count_exception(state.route, type(error).__name__)
-            state.active.dec()
-        duration = (state.after_done if state.after_done is not None else now) - state.started
-        if state.counted:
-            self.recent.append((time.time(), state.request_id, state.method, state.route,
-                                state.status, duration))
-        self._log(state, duration, error)
+                self.metrics.phase_children["teardown"].observe(now - finished)
+                if error is not None:
+                    self.metrics.count_exception(state.route, type(error).__name__)
+        finally:
+            # Metrics trouble (reported by teardown_request) must not cost the request its line.
+            duration = (state.after_done if state.after_done is not None else now) - state.started
+            if state.counted:
+                self.recent.append((time.time(), state.request_id, state.method, state.route,
+                                    state.status, duration))
+            self._log(state, duration, error)
 
     def _log(self, state: RequestState, duration: float, error: BaseException | None) -> None:
         req = request._get_current_object()  # type: ignore[attr-defined]
@@ -285,7 +291,20 @@ class HookwatchFlask(Flask):
             RequestLifecycle.mark("view_done")
 
     def process_response(self, response: Response) -> Response:
-        return self.extensions["hookwatch"].after_request(super().process_response(response))
+        lifecycle = self.extensions["hookwatch"]
+        try:
+            response = super().process_response(response)
+        except Exception as error:
+            if not g.get(_HANDLING_ERROR):
+                raise  # Flask turns it into a 500 page and comes back here with that
+            # An after_request failed again on the 500 page: Flask would write a second line
+            # for this request; its request_failed line already tells the first failure.
+            lifecycle.report_failure("after_request (on the error page)", error)
+        return lifecycle.after_request(response)
+
+    def handle_exception(self, e: Exception) -> Any:
+        g.setdefault(_HANDLING_ERROR, True)
+        return super().handle_exception(e)
 
     def do_teardown_request(self, *args: Any) -> None:
         exc = args[0] if args else sys.exc_info()[1]
