@@ -8,6 +8,7 @@ line has the same shape and carries the request id bound in ``structlog.contextv
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any, TextIO
 
@@ -31,10 +32,62 @@ def _renderer(log_format: str, stream: TextIO) -> list[Processor]:
     if log_format == "json":
         return [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     colors = bool(getattr(stream, "isatty", lambda: False)())
+    # JSON escapes control characters itself; the console renderer would write them raw.
     # Plain tracebacks: a rich one would print frame locals, such as the WSGI environ with
     # its Cookie and Authorization headers.
-    return [structlog.dev.ConsoleRenderer(colors=colors,
+    return [escape_control_characters,
+            structlog.dev.ConsoleRenderer(colors=colors,
                                           exception_formatter=structlog.dev.plain_traceback)]
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_control_characters(_logger: Any, _name: str, event_dict: Any) -> Any:
+    """Write control characters in string values as escapes (``\\n``, ``\\x1b``).
+
+    In console output a crafted value (a path with ``%0a``, a header with ESC) could otherwise
+    end the line and forge the next one, or recolour the terminal.
+    """
+    for key, value in event_dict.items():
+        if isinstance(value, str) and _CONTROL.search(value):
+            event_dict[key] = _CONTROL.sub(_escape, value)
+    return event_dict
+
+
+def _escape(match: re.Match[str]) -> str:
+    return repr(match.group())[1:-1]
+
+
+class _GuardedSink:
+    """The log stream, with write failures (a closed or broken stdout) reported on stderr
+    once per error type instead of raised into the request that logged."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._reported: set[str] = set()
+
+    def write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+        except Exception as error:  # noqa: BLE001
+            self._report(error)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except Exception as error:  # noqa: BLE001
+            self._report(error)
+
+    def _report(self, error: Exception) -> None:
+        if type(error).__name__ in self._reported:
+            return
+        self._reported.add(type(error).__name__)
+        try:
+            print(f"hookwatch: log sink failed, lines are lost: {error!r}",
+                  file=sys.__stderr__, flush=True)
+        except Exception:  # noqa: BLE001 - stderr is gone too; nothing left to tell
+            pass
 
 
 def configure_logging(log_format: str, level: str, stream: TextIO | None = None) -> None:
@@ -45,6 +98,7 @@ def configure_logging(log_format: str, level: str, stream: TextIO | None = None)
     stream = sys.stdout if stream is None else stream
     level_number = logging.getLevelNamesMapping()[level]
     renderer = _renderer(log_format, stream)
+    stream = _GuardedSink(stream)  # type: ignore[assignment]
     structlog.configure(
         processors=[*_shared_processors(), *renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level_number),
