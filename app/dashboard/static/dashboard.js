@@ -18,8 +18,9 @@
     before_request: "#7048e8", view: "#1098ad", after_request: "#f76707", teardown: "#adb5bd",
   };
   const QUANTILE_COLORS = { p50: "#74c0fc", p95: "#1c7ed6", p99: "#0b3d91" };
-  const PALETTE = ["#1c7ed6", "#2f9e44", "#f76707", "#7048e8", "#e03131", "#1098ad",
-    "#f59f00", "#d6336c", "#5c940d", "#495057", "#0b7285", "#862e9c"];
+  // Route colours; red and green stay free to mean errors and success.
+  const PALETTE = ["#1c7ed6", "#7048e8", "#f76707", "#1098ad", "#ae3ec9", "#74b816",
+    "#d6336c", "#495057", "#f59f00", "#3b5bdb", "#0b7285", "#868e96"];
   const routeColors = new Map();
   let history = []; // [{t, requests, errors, inFlight, routes: {route: requests}}]
 
@@ -122,7 +123,8 @@
     const [width, height] = viewSize(chart);
     const left = 46, right = 12, top = 10, bottom = 22;
     const now = history[history.length - 1].t;
-    const span = Math.max(REFRESH_MS / 1000 * (KEEP - 1), 1);
+    // The x axis covers what has been seen, at least 10 s, at most the kept polls.
+    const span = Math.min(Math.max(now - history[0].t, 10), (REFRESH_MS / 1000) * (KEEP - 1));
     const yMax = niceMax(Math.max(...drawn.flatMap((line) => line.points.map((p) => p[1]))));
     const x = (t) => left + (width - left - right) * (1 - (now - t) / span);
     const y = (v) => top + (height - top - bottom) * (1 - v / yMax);
@@ -226,9 +228,9 @@
       const tr = document.createElement("tr");
       const when = new Date(item.time * 1000);
       cell(tr, `${when.toLocaleTimeString("en-GB")}.${String(when.getMilliseconds()).padStart(3, "0")}`);
-      cell(tr, item.request_id, "id");
+      cell(tr, item.request_id, "id left");
       cell(tr, item.method);
-      cell(tr, routeName(item.route));
+      cell(tr, routeName(item.route), "left");
       cell(tr, String(item.status), `s${String(item.status)[0]}`);
       cell(tr, fmt(item.duration_ms));
       body.appendChild(tr);
