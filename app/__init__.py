@@ -16,6 +16,7 @@ from .logs import configure_logging, get_logger
 from .main import errors, main
 from .metrics import Metrics
 from .ops import ops
+from .sessions import LoggedSessionInterface
 from .warmup import Warmup
 
 __all__ = ["__version__", "create_app"]
@@ -34,6 +35,7 @@ def create_app(config_name: str | None = None, **overrides: Any) -> HookwatchFla
     check_config(settings)
 
     app = HookwatchFlask(__name__)
+    app.session_interface = LoggedSessionInterface()
     app.config.from_mapping(settings)
     configure_logging(settings["LOG_FORMAT"], settings["LOG_LEVEL"], settings.get("LOG_STREAM"))
     logger = get_logger()
