@@ -218,7 +218,8 @@ class RequestLifecycle:
             if state.active is not None:
                 state.active.dec()
             if not state.recorded:
-                state.status = 500
+                if state.status is None:  # our after_request never saw a response
+                    state.status = 500
                 if state.counted:
                     self._record(state, now - state.started)
             finished = state.after_done or state.view_done or state.before_done or state.started
