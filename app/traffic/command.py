@@ -165,6 +165,8 @@ def _watch(runner: Runner, summary: Summary, err: Console, quiet: bool) -> bool:
             runner.stop()
             runner.wait()
         refresh()
+        if not interrupted and not runner.down:
+            progress.update(task, completed=total)
     return interrupted
 
 
