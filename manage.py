@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import sys
+
 from flask import current_app, g
 from flask_script_ng import Manager, Shell
 
-from app import create_app
+from app import create_app, multiproc
 from app.devserver import DevServer
 from app.traffic.command import Traffic
 
@@ -57,4 +59,7 @@ def build_manager() -> Manager:
 
 
 if __name__ == "__main__":
+    # Before the app (and its metrics) exist: `runserver --processes N` needs multiprocess
+    # metrics, which prometheus-client only honours for metrics created afterwards.
+    multiproc.setup_from_argv(sys.argv[1:])
     build_manager().run()

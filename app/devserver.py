@@ -3,20 +3,30 @@
 - Werkzeug's access line is dropped: our ``request_finished`` line already says it all.
 - The Werkzeug debugger runs code for whoever reaches it, so enabling it on a host that is
   not loopback prints a loud warning, and production refuses it.
+- ``--processes N`` (N > 1) runs :class:`SlotForkingWSGIServer`: the app warms up once in
+  the serving process, which then forks a child per request, at most N at a time; metrics
+  go to a bounded multiprocess directory (see :mod:`app.multiproc`), which ``manage.py``
+  must have set up before the app was created.
 """
 
 from __future__ import annotations
 
+import gc
 import ipaddress
+import os
+import signal
 import sys
 from typing import Any
 
 from flask import Flask
 from flask_script_ng import Server
 from flask_script_ng.commands import InvalidCommand
-from werkzeug.serving import WSGIRequestHandler
+from prometheus_client import values
+from werkzeug.serving import ForkingWSGIServer, WSGIRequestHandler
 
-__all__ = ["DevServer", "QuietRequestHandler", "is_loopback"]
+from . import multiproc
+
+__all__ = ["DevServer", "QuietRequestHandler", "SlotForkingWSGIServer", "is_loopback"]
 
 DEBUGGER_WARNING = (
     "WARNING: the Werkzeug debugger is on and {host} is not a loopback address. "
@@ -56,5 +66,128 @@ class DevServer(Server):
             raise InvalidCommand("the production configuration refuses the Werkzeug debugger (-d)")
         if use_debugger and not is_loopback(host):
             print(DEBUGGER_WARNING.format(host=host), file=sys.stderr, flush=True)
+        if processes > 1:
+            if threaded:
+                raise InvalidCommand("choose --threaded or --processes, not both")
+            if use_debugger or use_reloader:
+                raise InvalidCommand(
+                    "--processes cannot run the debugger (-d) or the reloader (-r): a fork per"
+                    " request keeps no state between requests; use --threaded for those"
+                )
+            ssl_context = (ssl_crt, ssl_key) if ssl_crt and ssl_key else None
+            serve_forking(app, host, port, processes, self.server_options["request_handler"],
+                          passthrough_errors, ssl_context)
+            return
         super().__call__(app, host, port, use_debugger, use_reloader, threaded, processes,
                          passthrough_errors, ssl_crt, ssl_key)
+
+
+class SlotForkingWSGIServer(ForkingWSGIServer):
+    """Werkzeug's forking server, lending each child one of a bounded pool of metric slots.
+
+    A slot is lent just before ``fork`` and returned when the child is reaped; the reaped
+    child's ``live*`` gauge files are deleted then, so a child killed mid-request leaves no
+    request in flight behind. The child first calls ``on_child_start`` (inherited state fix-ups).
+    """
+
+    def __init__(self, *args: Any, setup: multiproc.MultiprocessSetup,
+                 on_child_start: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.setup = setup
+        self.on_child_start = on_child_start
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        slots = self.setup.slots
+        while not slots.free:  # never reached while Werkzeug keeps children < max_children
+            self._reap_one()
+        # Buffered output would be written again by the child: flush it before forking.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        before = set(self.active_children or ())
+        slots.lend()
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            slots.bind(None)
+            raise
+        new = set(self.active_children or ()) - before
+        slots.bind(new.pop() if new else None)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # Only ever called in a forked child (ForkingMixIn.process_request).
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if self.on_child_start is not None:
+            self.on_child_start()
+        super().finish_request(request, client_address)
+
+    def collect_children(self, *, blocking: bool = False) -> None:
+        before = set(self.active_children or ())
+        super().collect_children(blocking=blocking)
+        self._released(before - set(self.active_children or ()))
+
+    def _reap_one(self) -> None:
+        pid, _ = os.waitpid(-1, 0)
+        if self.active_children is not None:
+            self.active_children.discard(pid)
+        self._released({pid})
+
+    def _released(self, pids: set[int]) -> None:
+        for pid in pids:
+            slot = self.setup.slots.release(pid)
+            if slot is not None:
+                self.setup.forget_live_gauges(slot)
+
+
+def serve_forking(app: Flask, host: str, port: int, processes: int, handler: Any,
+                  passthrough_errors: bool, ssl_context: Any) -> None:
+    """Warm up once here, then serve with a fork per request and bounded multiprocess metrics."""
+    lifecycle = app.extensions["hookwatch"]
+    setup = _checked_setup(lifecycle.metrics.multiprocess, processes)
+    lifecycle.warmup.ensure()
+    # Objects that exist now are never collected in a child: a collection there would write
+    # to (and so copy) every page the child shares with this process.
+    gc.collect()
+    gc.freeze()
+    lifecycle.logger.info(
+        "runserver_multiprocess", processes=processes, multiproc_dir=setup.directory,
+        multiproc_dir_owned=setup.owned,
+    )
+
+    def child_start() -> None:
+        # A child starts with the server's values but writes its slot's files, where the
+        # readiness gauge (livemin) would otherwise read 0 and mark the whole server unready.
+        try:
+            lifecycle.metrics.ready.set(1 if lifecycle.warmup.done else 0)
+        except Exception as error:  # noqa: BLE001 - the request must still be served
+            lifecycle.report_failure("child_start", error)
+
+    server = SlotForkingWSGIServer(
+        host, port, app, processes, handler, passthrough_errors, ssl_context,
+        setup=setup, on_child_start=child_start,
+    )
+    owner = os.getpid()
+
+    def stop(signum: int, frame: Any) -> None:
+        if os.getpid() == owner:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        server.log_startup()
+        server.serve_forever()  # returns on Ctrl-C or SIGTERM, after reaping the children
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        setup.cleanup()
+
+
+def _checked_setup(metrics_multiprocess: bool, processes: int) -> multiproc.MultiprocessSetup:
+    """The multiprocess setup made before the app was created, or a clear refusal."""
+    setup = multiproc.current()
+    if (setup is None or not metrics_multiprocess or values.ValueClass is not setup.value_class
+            or setup.slots.size < processes):
+        raise InvalidCommand(
+            "--processes needs multiprocess metrics set up before the app is created: run it"
+            " as `python manage.py runserver --processes N` (manage.py calls"
+            " app.multiproc.setup_from_argv first)"
+        )
+    return setup
