@@ -42,15 +42,28 @@ def tile(browser, name: str) -> str:
 
 
 def page_routes(browser) -> Counter:
-    """Requests by (route, status class) as the page's routes table shows them."""
-    counts: Counter = Counter()
-    for row in browser.find_elements("css selector", "#table-routes tbody tr"):
-        route = row.get_attribute("data-route")
-        for cell in row.find_elements("css selector", "td[data-status-class]"):
-            count = int(cell.get_attribute("data-count"))
-            if count:
-                counts[(route, cell.get_attribute("data-status-class"))] = count
-    return counts
+    """Requests by (route, status class) as the page's routes table shows them; read in one
+    script, since the page rebuilds the table on every poll."""
+    cells = browser.execute_script("""
+        return [...document.querySelectorAll('#table-routes tbody tr')].flatMap(tr =>
+            [...tr.querySelectorAll('td[data-status-class]')].map(td =>
+                [tr.dataset.route, td.dataset.statusClass, Number(td.dataset.count)]));
+    """)
+    return Counter({(route, klass): count for route, klass, count in cells if count})
+
+
+def drawn(browser) -> dict[str, list]:
+    """What each chart holds right now: per chart, the segment count of each line or bar."""
+    return browser.execute_script("""
+        const out = {};
+        for (const chart of document.querySelectorAll('svg.chart')) {
+            out[chart.id] = [...chart.querySelectorAll('path.series, rect.bar')].map(el =>
+                el.tagName === 'path' ? (el.getAttribute('d').match(/L/g) || []).length : 1);
+        }
+        out.recent = document.querySelectorAll('#table-recent tbody tr').length;
+        out.routes = document.querySelectorAll('#table-routes tbody tr').length;
+        return out;
+    """)
 
 
 def test_dashboard_after_traffic(browser, live_server, artifacts):
@@ -85,14 +98,13 @@ def test_dashboard_after_traffic(browser, live_server, artifacts):
     assert tile(browser, "ready") == "1"
 
     # Charts are drawn: lines for rates, bars for statuses, latency and phases.
-    rate_lines = browser.find_elements("css selector", "#chart-rate path.series")
-    assert rate_lines and all(line.get_attribute("d").count("L") >= 3 for line in rate_lines)
-    assert len(browser.find_elements("css selector", "#chart-status rect.bar")) == 4
-    latency_rows = min(10, len(browser.find_elements("css selector", "#table-routes tbody tr")))
-    assert len(browser.find_elements("css selector", "#chart-latency rect.bar")) == 3 * latency_rows
-    assert len(browser.find_elements("css selector", "#chart-phases rect.bar")) == 4
-    assert browser.find_elements("css selector", "#chart-errors path.series")
-    assert browser.find_elements("css selector", "#table-recent tbody tr")
+    charts = drawn(browser)
+    assert charts["chart-rate"] and all(segments >= 3 for segments in charts["chart-rate"])
+    assert len(charts["chart-status"]) == 4
+    assert len(charts["chart-latency"]) == 3 * min(10, charts["routes"])
+    assert len(charts["chart-phases"]) == 4
+    assert len(charts["chart-errors"]) == 2
+    assert charts["recent"] > 0
     assert "error" not in browser.find_element("id", "status").get_attribute("class")
 
     # Watching was not counted: the page polled many times, the totals did not move.
