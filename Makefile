@@ -19,6 +19,17 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The long scale-out load test: 20,000 requests against each server kind (tests/scaleout).
+.PHONY: loadtest
+loadtest: $(STAMP)
+	HOOKWATCH_LOADTEST=long $(BIN)/python -m pytest tests/scaleout -q -s
+
 clean:
 	rm -rf $(VENV) .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Side-by-side overhead, loopback and scrape benchmarks (a few minutes); see docs/performance.md.
+.PHONY: bench
+bench: $(STAMP) requirements-bench.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	$(BIN)/python -m benchmarks
