@@ -1,0 +1,207 @@
+"""``python -m benchmarks``: the side-by-side benchmark behind ``make bench``.
+
+In-process WSGI calls for bare Flask, hookwatch (production, JSON logs to a file) and
+prometheus_flask_exporter (defaults), then the same over loopback with gunicorn and wrk, then
+the ``/metrics`` scrape benchmark. Prints the tables, writes ``benchmarks/results.json``,
+the plot ``docs/performance.png`` and the table in ``docs/performance.md``. Exits 1 if any
+benchmark request went uncounted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from . import apps, inprocess
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "performance.md"
+PNG = ROOT / "docs" / "performance.png"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}"
+
+
+def run_inprocess(names: list[str], calls: int, repeats: int, log_path: str
+                  ) -> tuple[dict[str, Any], list[str]]:
+    registries = {name: CollectorRegistry() for name in names}
+    builders = {
+        "bare": lambda: apps.bare(),
+        "hookwatch": lambda: apps.hookwatch(log_path, registries["hookwatch"]),
+        "exporter": lambda: apps.exporter(registries["exporter"]),
+    }
+    variants = {name: builders[name]() for name in names}
+    try:
+        cells, sent = inprocess.run(variants, calls, repeats)
+    finally:
+        if "hookwatch" in variants:
+            variants["hookwatch"].extensions["benchmark_log"].close()
+    problems = []
+    for name in names:
+        for label, _, rule in inprocess.ROUTES:
+            counted = inprocess.count_requests(name, registries[name], rule)
+            if counted is not None and counted != sent[name, label]:
+                problems.append(f"{name} {label}: sent {sent[name, label]}, counted {counted}")
+    if "hookwatch" in names:
+        with open(log_path, encoding="utf-8") as log:
+            logged = sum(1 for line in log if json.loads(line)["event"] == "request_finished")
+        expected = sum(sent["hookwatch", label] for label, _, _ in inprocess.ROUTES)
+        if logged != expected:
+            problems.append(f"hookwatch: sent {expected}, {logged} request_finished lines")
+    table: dict[str, Any] = {}
+    for label, _, _ in inprocess.ROUTES:
+        bare_us = cells["bare", label].median_us
+        table[label] = {
+            name: {
+                "median_us": cells[name, label].median_us,
+                "min_us": cells[name, label].min_us,
+                "max_us": cells[name, label].max_us,
+                "ratio": cells[name, label].median_us / bare_us,
+                "added_us": cells[name, label].median_us - bare_us,
+                "requests": sent[name, label],
+            }
+            for name in names
+        }
+    return table, problems
+
+
+def inprocess_markdown(table: dict[str, Any]) -> str:
+    lines = ["| route | variant | µs/request median | min–max | ratio to bare | added µs |",
+             "|---|---|---:|---:|---:|---:|"]
+    for route, row in table.items():
+        for name, cell in row.items():
+            lines.append(
+                f"| `{route}` | {name} | {cell['median_us']:.1f} | {cell['min_us']:.1f}–"
+                f"{cell['max_us']:.1f} | {cell['ratio']:.2f} | {cell['added_us']:+.1f} |"
+            )
+    return "\n".join(lines)
+
+
+def loopback_markdown(table: dict[str, Any]) -> str:
+    lines = ["| route | variant | req/s | ratio to bare | p50 ms | p99 ms | requests |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for route, row in table.items():
+        for name, cell in row.items():
+            lines.append(
+                f"| `{route}` | {name} | {cell['rps']:.0f} | {cell['ratio']:.2f} | "
+                f"{cell['p50_ms']:.2f} | {cell['p99_ms']:.2f} | {cell['requests']} |"
+            )
+    return "\n".join(lines)
+
+
+def scrape_markdown(table: dict[str, Any]) -> str:
+    lines = ["| set-up | format | ms per scrape (median) | min–max | size KiB | lines |",
+             "|---|---|---:|---:|---:|---:|"]
+    for setup, formats in table.items():
+        for name, cell in formats.items():
+            lines.append(
+                f"| {setup} | {name} | {cell['ms']:.1f} | {cell['min_ms']:.1f}–"
+                f"{cell['max_ms']:.1f} | {cell['bytes'] / 1024:.0f} | {cell['lines']} |"
+            )
+    return "\n".join(lines)
+
+
+def update_doc(section: str) -> None:
+    """Replace the generated section of docs/performance.md, if the page has the markers."""
+    if not DOC.exists():
+        return
+    text = DOC.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        return
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    DOC.write_text(f"{head}{START}\n{section}\n{END}{tail}", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1000, help="requests per timed batch")
+    parser.add_argument("--repeats", type=int, default=15, help="batches per variant and route")
+    parser.add_argument("--loopback-seconds", type=int, default=4)
+    parser.add_argument("--loopback-rounds", type=int, default=2)
+    parser.add_argument("--no-loopback", action="store_true")
+    parser.add_argument("--no-scrape", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="print only: no JSON, PNG, doc")
+    args = parser.parse_args(argv)
+
+    names = ["bare", "hookwatch"]
+    if importlib.util.find_spec("prometheus_flask_exporter") is not None:
+        names.append("exporter")
+    else:
+        print("prometheus_flask_exporter not installed: comparing bare and hookwatch only")
+    results: dict[str, Any] = {"machine": machine()}
+    print(f"machine: {results['machine']}\n")
+
+    with tempfile.TemporaryDirectory(prefix="hookwatch-bench-") as tmp:
+        table, problems = run_inprocess(names, args.calls, args.repeats,
+                                        os.path.join(tmp, "requests.log"))
+    results["inprocess"] = table
+    print(f"In-process WSGI, {args.repeats} repeats x {args.calls} calls, alternating order:")
+    print(inprocess_markdown(table), "\n")
+    sections = [f"Machine: {results['machine']}.", "", "**In-process WSGI** "
+                f"({args.repeats} repeats × {args.calls} calls per variant and route)", "",
+                inprocess_markdown(table)]
+
+    if not args.no_loopback:
+        from . import loopback
+
+        runs, loop_problems = loopback.run(names, args.loopback_seconds, args.loopback_rounds)
+        problems += loop_problems
+        loop_table: dict[str, Any] = {}
+        for label, _, _ in loopback.ROUTES:
+            row = {name: loopback.summary(runs[name, label]) for name in names}
+            for cell in row.values():
+                cell["ratio"] = cell["rps"] / row["bare"]["rps"]
+            loop_table[label] = row
+        results["loopback"] = loop_table
+        print(f"Loopback: gunicorn (1 gthread worker) + wrk -t1 -c4, {args.loopback_rounds} "
+              f"rounds x {args.loopback_seconds:g} s, medians:")
+        print(loopback_markdown(loop_table), "\n")
+        sections += ["", f"**Loopback** (gunicorn, one gthread worker; wrk -t1 -c4; "
+                     f"{args.loopback_rounds} rounds × {args.loopback_seconds:g} s; medians)", "",
+                     loopback_markdown(loop_table)]
+
+    if not args.no_scrape:
+        from . import scrape
+
+        results["scrape"] = scrape.run(repeats=max(5, args.repeats))
+        print("Scrape: /metrics render, 20 routes x 3 methods x 5 statuses:")
+        print(scrape_markdown(results["scrape"]), "\n")
+        sections += ["", "**Scrape** (`/metrics` render; 20 routes × 3 methods × 5 statuses)",
+                     "", scrape_markdown(results["scrape"])]
+
+    results["problems"] = problems
+    if not args.no_write:
+        (ROOT / "benchmarks" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        if importlib.util.find_spec("matplotlib") is not None:
+            from .plot import plot
+
+            plot(table, PNG, f"In-process WSGI, µs per request — {results['machine']}")
+            sections += ["", "![µs per request for each variant](performance.png)"]
+        update_doc("\n".join(sections))
+    if problems:
+        print("UNCOUNTED OR FAILED REQUESTS:", *problems, sep="\n  ")
+        return 1
+    print("every benchmark request was counted (metrics and log lines)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

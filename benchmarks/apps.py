@@ -1,0 +1,86 @@
+"""The variants under test, each a WSGI app serving the same lesson routes and templates.
+
+- ``bare``: plain :class:`flask.Flask`, the ``main`` and ``errors`` blueprints, no hooks.
+- ``hookwatch``: ``create_app("production")`` with everything on, JSON log lines to a file.
+- ``exporter``: the bare app plus ``prometheus_flask_exporter.PrometheusMetrics`` defaults
+  (a benchmark-only dependency: see requirements-bench.txt).
+
+Every factory takes no required argument so gunicorn can load it as ``benchmarks.apps:bare()``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from flask import Blueprint, Flask
+from prometheus_client import CollectorRegistry
+
+__all__ = ["TEMPLATES", "VARIANTS", "bare", "exporter", "hookwatch"]
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "app" / "templates"
+VARIANTS = ("bare", "hookwatch", "exporter")
+
+
+def _stub_ops() -> Blueprint:
+    """Endpoints named like hookwatch's ``ops`` blueprint, so the templates' ``url_for``
+    calls build the same links; the bare app has no metrics to serve behind them."""
+    ops = Blueprint("ops", __name__)
+    for rule in ("/healthz", "/readyz", "/metrics"):
+        ops.add_url_rule(rule, rule.strip("/"), lambda: {"status": "ok"})
+    return ops
+
+
+def bare(init: Callable[[Flask], None] | None = None) -> Flask:
+    """A plain Flask app with hookwatch's routes and templates and nothing else.
+
+    ``init(app)`` runs before the routes are added, as an extension's set-up would, so an
+    extension's own ``/metrics`` rule takes precedence over the stub.
+    """
+    from app.main import errors, main
+
+    app = Flask("benchmarks.bare", template_folder=str(TEMPLATES))
+    app.config.update(SECRET_KEY="benchmark-only")
+    if init is not None:
+        init(app)
+    for blueprint in (main, errors, _stub_ops()):
+        app.register_blueprint(blueprint)
+    return app
+
+
+def hookwatch(log_path: str | None = None, registry: CollectorRegistry | None = None) -> Any:
+    """hookwatch in its production configuration, logging JSON lines to ``log_path``.
+
+    ``log_path`` defaults to ``$HOOKWATCH_BENCH_LOG`` (gunicorn runs), else ``os.devnull``;
+    the open file is ``app.extensions["benchmark_log"]``.
+    structlog's ``WriteLogger`` flushes after every line, so each request pays its write.
+    """
+    from app import create_app
+
+    path = log_path or os.environ.get("HOOKWATCH_BENCH_LOG") or os.devnull
+    stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives with the app
+    app = create_app(
+        "production",
+        SECRET_KEY="benchmark-only",
+        LOG_STREAM=stream,
+        METRICS_REGISTRY=registry or CollectorRegistry(),
+    )
+    app.extensions["benchmark_log"] = stream  # closed by whoever ends the run
+    return app
+
+
+def exporter(registry: CollectorRegistry | None = None) -> Flask:
+    """The bare app instrumented by prometheus_flask_exporter with its defaults.
+
+    Only the registry is passed, so building the app twice in one process does not clash
+    on the global one; every other setting (group_by path, default metrics) is the default.
+    """
+    from prometheus_flask_exporter import PrometheusMetrics
+
+    def init(app: Flask) -> None:
+        app.extensions["benchmark_exporter"] = PrometheusMetrics(
+            app, registry=registry or CollectorRegistry()
+        )
+
+    return bare(init)

@@ -1,0 +1,113 @@
+"""In-process WSGI benchmark: microseconds per request for each variant, side by side.
+
+Each repeat times a batch of calls per variant and route; the variants' order rotates from
+one repeat to the next so that drift on a noisy machine spreads over all of them. Reported:
+the median over repeats, the min and max, and the ratio of medians to the bare app.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from werkzeug.test import EnvironBuilder
+
+__all__ = ["ROUTES", "Cell", "call", "count_requests", "make_environ", "run"]
+
+# (label in the table, URL path, route rule as hookwatch labels it)
+ROUTES = (("/", "/", "/"), ("/user/<name>", "/user/ada", "/user/<name>"))
+HEADERS = {"User-Agent": "hookwatch-benchmark/1.0", "Accept": "text/html"}
+
+
+@dataclass
+class Cell:
+    """One variant on one route: seconds per request, one value per repeat."""
+
+    samples: list[float] = field(default_factory=list)
+
+    @property
+    def median_us(self) -> float:
+        return statistics.median(self.samples) * 1e6
+
+    @property
+    def min_us(self) -> float:
+        return min(self.samples) * 1e6
+
+    @property
+    def max_us(self) -> float:
+        return max(self.samples) * 1e6
+
+
+def make_environ(path: str) -> dict[str, Any]:
+    """A GET environ for ``path``, built once and copied for every call."""
+    builder = EnvironBuilder(path=path, headers=HEADERS, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    try:
+        return builder.get_environ()
+    finally:
+        builder.close()
+
+
+def _start_response(status: str, headers: Iterable[Any], exc_info: Any = None) -> Callable:
+    if not status.startswith("200"):
+        raise AssertionError(f"benchmark request answered {status}")
+    return lambda data: None
+
+
+def call(app: Callable, environ: dict[str, Any]) -> bytes:
+    """One WSGI request, the body read to the end and the iterable closed."""
+    result = app(dict(environ), _start_response)
+    try:
+        return b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+
+
+def _batch(app: Callable, environ: dict[str, Any], calls: int) -> float:
+    perf_counter = time.perf_counter
+    started = perf_counter()
+    for _ in range(calls):
+        call(app, environ)
+    return (perf_counter() - started) / calls
+
+
+def run(
+    apps: dict[str, Callable], calls: int, repeats: int, warmup_calls: int = 200
+) -> tuple[dict[tuple[str, str], Cell], dict[tuple[str, str], int]]:
+    """Time every app on every route; return the cells and how many requests each got."""
+    environs = {label: make_environ(path) for label, path, _ in ROUTES}
+    cells = {(name, label): Cell() for name in apps for label, _, _ in ROUTES}
+    sent = {key: 0 for key in cells}
+    names = list(apps)
+    for name in names:
+        for label, environ in environs.items():
+            for _ in range(warmup_calls):
+                call(apps[name], environ)
+            sent[name, label] += warmup_calls
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        order = names[shift:] + names[:shift]
+        for label, environ in environs.items():
+            for name in order:
+                cells[name, label].samples.append(_batch(apps[name], environ, calls))
+                sent[name, label] += calls
+    return cells, sent
+
+
+def count_requests(name: str, registry: Any, rule: str) -> float | None:
+    """How many ``GET rule`` requests with status 200 a variant's own metrics counted."""
+    if name == "hookwatch":
+        return registry.get_sample_value(
+            "http_server_request_duration_seconds_count",
+            {"http_request_method": "GET", "http_route": rule, "http_response_status_code": "200"},
+        )
+    if name == "exporter":
+        path = "/user/ada" if rule == "/user/<name>" else rule
+        return registry.get_sample_value(
+            "flask_http_request_duration_seconds_count",
+            {"method": "GET", "path": path, "status": "200"},
+        )
+    return None

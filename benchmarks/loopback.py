@@ -1,0 +1,218 @@
+"""Loopback benchmark: each variant under gunicorn on 127.0.0.1, loaded by Debian's ``wrk``.
+
+One gunicorn worker (gthread, one thread, keep-alive) per variant, started in turn; every
+(round, route) runs all variants in a rotating order for a fixed duration. wrk reports
+requests per second and the latency distribution. Afterwards each instrumented variant's own
+``/metrics`` must have counted every request wrk completed: at least wrk's total, at most
+that plus the connections in flight each time wrk stopped (wrk drops those answers). hookwatch's log file must hold
+exactly one ``request_finished`` line per counted request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+__all__ = ["Run", "parse_wrk", "run"]
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+ROUTES = (("/", "/", "/"), ("/user/<name>", "/user/ada", "/user/<name>"))
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+@dataclass
+class Run:
+    """One wrk run's figures."""
+
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+@dataclass
+class Server:
+    """A gunicorn process serving one variant."""
+
+    name: str
+    port: int
+    process: subprocess.Popen
+    log_path: str
+    served: dict[str, int] = field(default_factory=dict)
+    wrk_runs: dict[str, int] = field(default_factory=dict)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _latency_ms(text: str, percentile: str) -> float:
+    match = re.search(rf"^\s*{percentile}%\s+([\d.]+)(us|ms|s)\s*$", text, re.MULTILINE)
+    if match is None:
+        raise ValueError(f"no {percentile}% latency in wrk output:\n{text}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_wrk(text: str) -> Run:
+    """Read the figures we need from ``wrk --latency`` output."""
+    total = re.search(r"^\s*(\d+) requests in", text, re.MULTILINE)
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.MULTILINE)
+    if total is None or rps is None:
+        raise ValueError(f"unexpected wrk output:\n{text}")
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    socket_errors = re.search(r"Socket errors:.*?(\d+).*?(\d+).*?(\d+).*?(\d+)", text)
+    errors = int(bad.group(1)) if bad else 0
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    return Run(int(total.group(1)), float(rps.group(1)), _latency_ms(text, "50"),
+               _latency_ms(text, "99"), errors)
+
+
+def _start(name: str, workdir: str) -> Server:
+    port = _free_port()
+    log_path = os.path.join(workdir, f"{name}.log")
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update(HOOKWATCH_BENCH_LOG=log_path, PYTHONPATH=str(ROOT))
+    with open(os.path.join(workdir, f"{name}.gunicorn.err"), "w") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn",
+             "-c", str(Path(__file__).with_name("gunicorn_bench.py")),
+             "--bind", f"{HOST}:{port}", f"benchmarks.apps:{name}()"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors,
+        )
+    server = Server(name, port, process, log_path, {label: 0 for label, _, _ in ROUTES},
+                    {label: 0 for label, _, _ in ROUTES})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=2):
+                return server
+        except OSError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.1)
+    _stop(server)
+    raise RuntimeError(f"gunicorn for {name} did not start; see {workdir}/{name}.gunicorn.err")
+
+
+def _stop(server: Server) -> None:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+
+
+def _wrk(port: int, path: str, seconds: float, connections: int) -> Run:
+    done = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
+         f"http://{HOST}:{port}{path}"],
+        capture_output=True, text=True, check=True, timeout=seconds + 30,
+    )
+    return parse_wrk(done.stdout)
+
+
+def _counted(server: Server, rule: str) -> float:
+    with urllib.request.urlopen(f"http://{HOST}:{server.port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    wanted, labels = {
+        "hookwatch": ("http_server_request_duration_seconds_count",
+                      {"http_route": rule, "http_request_method": "GET"}),
+        "exporter": ("flask_http_request_duration_seconds_count",
+                     {"path": "/user/ada" if rule == "/user/<name>" else rule, "method": "GET"}),
+    }[server.name]
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == wanted and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+def _check(server: Server, connections: int) -> list[str]:
+    """Compare what the server counted with what wrk completed; return the problems."""
+    problems = []
+    if server.name == "bare":
+        return problems
+    counted_total = 0
+    for label, _, rule in ROUTES:
+        counted = _counted(server, rule)
+        counted_total += counted
+        completed = server.served[label]
+        if not completed <= counted <= completed + connections * server.wrk_runs[label]:
+            problems.append(f"{server.name} {label}: wrk completed {completed}, counted {counted}")
+    if server.name == "hookwatch":
+        with open(server.log_path, encoding="utf-8") as log:
+            lines = [json.loads(line) for line in log]
+        logged = sum(1 for line in lines
+                     if line.get("event") == "request_finished"
+                     and line.get("path") not in {"/healthz", "/metrics"})
+        if logged != counted_total:
+            problems.append(f"hookwatch: {logged} request_finished lines, {counted_total} counted")
+    return problems
+
+
+def run(names: list[str], seconds: int = 4, rounds: int = 2, connections: int = 4,
+        warmup: bool = True) -> tuple[dict[tuple[str, str], list[Run]], list[str]]:
+    """Load every variant on every route; return the runs per (variant, route) and problems.
+
+    ``warmup`` adds one unrecorded second of load per variant and route first."""
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed (Debian package 'wrk')")
+    runs: dict[tuple[str, str], list[Run]] = {(n, label): [] for n in names for label, _, _ in ROUTES}
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="hookwatch-loopback-") as workdir:
+        servers = {name: _start(name, workdir) for name in names}
+        try:
+            for name, server in servers.items() if warmup else ():
+                for label, path, _ in ROUTES:
+                    server.served[label] += _wrk(server.port, path, 1, connections).requests
+                    server.wrk_runs[label] += 1
+            for round_number in range(rounds):
+                for label, path, _ in ROUTES:
+                    shift = round_number % len(names)
+                    for name in names[shift:] + names[:shift]:
+                        result = _wrk(servers[name].port, path, seconds, connections)
+                        servers[name].served[label] += result.requests
+                        servers[name].wrk_runs[label] += 1
+                        runs[name, label].append(result)
+                        if result.errors:
+                            problems.append(f"{name} {label}: {result.errors} errors in wrk")
+            time.sleep(0.5)  # let the last in-flight requests finish before counting
+            for server in servers.values():
+                problems += _check(server, connections)
+        finally:
+            for server in servers.values():
+                _stop(server)
+    return runs, problems
+
+
+def summary(runs: list[Run]) -> dict[str, float]:
+    """Medians over rounds."""
+    return {
+        "rps": statistics.median(r.rps for r in runs),
+        "p50_ms": statistics.median(r.p50_ms for r in runs),
+        "p99_ms": statistics.median(r.p99_ms for r in runs),
+        "requests": sum(r.requests for r in runs),
+    }

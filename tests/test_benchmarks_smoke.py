@@ -1,0 +1,66 @@
+"""A short run of the benchmarks, so ``make bench`` keeps working; no timing assertions."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from benchmarks import loopback, scrape
+from benchmarks.__main__ import run_inprocess
+
+NAMES = ["bare", "hookwatch"]
+if importlib.util.find_spec("prometheus_flask_exporter") is not None:
+    NAMES.append("exporter")  # a benchmark-only dependency: compared when installed
+
+
+class TestInProcess:
+    def test_every_request_is_counted_and_logged(self, tmp_path) -> None:
+        """A tiny in-process run: each variant answers, hookwatch counts and logs each call."""
+        table, problems = run_inprocess(NAMES, calls=20, repeats=2,
+                                        log_path=str(tmp_path / "requests.log"))
+        assert problems == []
+        assert set(table) == {"/", "/user/<name>"}
+        for row in table.values():
+            assert set(row) == set(NAMES)
+            assert all(cell["median_us"] > 0 for cell in row.values())
+
+
+class TestLoopback:
+    def test_parse_wrk(self) -> None:
+        """wrk's text output gives requests, req/s, p50 and p99 in milliseconds."""
+        output = """Running 1s test @ http://127.0.0.1:5000/
+  1 threads and 4 connections
+  Latency Distribution
+     50%  812.00us
+     75%    1.10ms
+     90%    1.50ms
+     99%    3.25ms
+  1200 requests in 1.00s, 1.01MB read
+Requests/sec:   1199.50
+Transfer/sec:      1.01MB
+"""
+        run = loopback.parse_wrk(output)
+        assert (run.requests, run.rps, run.p50_ms, run.p99_ms, run.errors) == (
+            1200, 1199.5, 0.812, 3.25, 0)
+
+    @pytest.mark.skipif(shutil.which("wrk") is None, reason="needs Debian's wrk")
+    def test_every_request_is_counted_over_loopback(self) -> None:
+        """One second per variant and route under gunicorn: wrk's requests all counted."""
+        runs, problems = loopback.run(NAMES, seconds=1, rounds=1, warmup=False)
+        assert problems == []
+        assert all(run.requests > 0 for cell in runs.values() for run in cell)
+
+
+class TestScrape:
+    def test_single_process_render(self) -> None:
+        """The realistic series set renders in both formats."""
+        from app.metrics import Metrics
+
+        metrics = Metrics(CollectorRegistry(), "smoke")
+        scrape.fill(metrics)
+        results = scrape.measure(metrics, repeats=1)
+        assert set(results) == {"text", "openmetrics"}
+        assert all(result["lines"] > 300 * 17 for result in results.values())
