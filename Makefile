@@ -19,7 +19,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# The long scale-out load test: 20,000 requests against each server kind (tests/scaleout).
+# The long scale-out load test (tests/scaleout): 20,000 requests per server, 5,000 for the
+# dev server that forks per request.
 .PHONY: loadtest
 loadtest: $(STAMP)
 	HOOKWATCH_LOADTEST=long $(BIN)/python -m pytest tests/scaleout -q -s

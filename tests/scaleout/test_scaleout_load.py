@@ -9,6 +9,7 @@ account for every request sent exactly once.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -161,9 +162,9 @@ def test_every_request_counted_and_logged_once(target: Target, tmp_path: Path) -
     exactly once, by route and status; nothing stays in flight; only /boom answers 5xx; a
     process killed mid-request loses none of the counts already recorded; the warm-up runs
     once per process; the runserver --processes directory does not grow with requests."""
-    total = load_size()
+    total = load_size(forking=target.multiproc == "slots")
     first_half, second_half = plan(total // 2), plan(total - total // 2, start=total // 2)
-    env = app_env()
+    env = app_env(DASHBOARD_ENABLED="on")
     directory = tmp_path / "multiproc"
     if target.multiproc == "pids":
         env["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
@@ -190,6 +191,9 @@ def test_every_request_counted_and_logged_once(target: Target, tmp_path: Path) -
         usage_second = dir_usage(server, target, directory) if target.multiproc else None
         log_end = server.stdout_size()
         after = scrape(port)
+        status, _, body = http_get(port, "/dashboard/data.json")
+        assert status == 200, body[:300]
+        board = json.loads(body)
 
         warmups = _events(server, "app_warmup_finished")
         stray_stderr = server.stderr_tail()
@@ -206,6 +210,11 @@ def test_every_request_counted_and_logged_once(target: Target, tmp_path: Path) -
     boom = sum(1 for r in first_half + second_half if r.route == "/boom")
     assert sample_sum(after, "hookwatch_exceptions_total", http_route="/boom",
                       error_type="RuntimeError") == boom
+
+    # The built-in dashboard reads the same aggregated numbers.
+    assert board["requests"] == sum(request_counts(after).values())
+    assert board["in_flight"] == 0 and board["warmup"]["ready"] is True
+    assert board["multiprocess"] is bool(target.multiproc)
 
     # Logs: one line per request, unique ids, the very ids the clients received. (The test's
     # own scrapes of /metrics, uncounted in metrics but logged, are left out.)
