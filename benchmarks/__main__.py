@@ -21,6 +21,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from app.logs import configure_logging
+
 from . import apps, inprocess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +54,8 @@ def run_inprocess(names: list[str], calls: int, repeats: int, log_path: str
         cells, sent = inprocess.run(variants, calls, repeats)
     finally:
         if "hookwatch" in variants:
+            # Point logging away from the file before closing it: later lines go to stderr.
+            configure_logging("json", "WARNING", sys.stderr)
             variants["hookwatch"].extensions["benchmark_log"].close()
     problems = []
     for name in names:
