@@ -8,7 +8,6 @@ so a multiprocess server sets that variable before anything imports this module.
 
 from __future__ import annotations
 
-import os
 import platform
 from typing import Callable
 
@@ -21,6 +20,7 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
+from prometheus_client import values
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -49,8 +49,12 @@ def method_label(method: str) -> str:
 
 
 def is_multiprocess() -> bool:
-    """True when prometheus-client stores values in ``PROMETHEUS_MULTIPROC_DIR`` files."""
-    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    """True when prometheus-client stores values in ``PROMETHEUS_MULTIPROC_DIR`` files.
+
+    Asks prometheus-client itself: it decided at import, from the variable's presence (an
+    empty value counts, and means the current directory).
+    """
+    return values.ValueClass is not values.MutexValue
 
 
 class Metrics:

@@ -192,7 +192,7 @@ class TestNamesAndPortsAgree:
         traffic = compose["services"]["traffic"]
         assert traffic["profiles"] == ["traffic"]
         command = traffic["command"]
-        assert command[:3] == ["python", "manage.py", "traffic"]
+        assert command[:3] == ["python", "-m", "app.traffic"]  # manage.py traffic, no app built
         app_port = container_port(compose["services"]["app"]["ports"][0])
         assert f"--base-url=http://app:{app_port}" in command
         assert "--allow-remote" in command
