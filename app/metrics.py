@@ -83,19 +83,15 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=registry,
         )
-        self.request_size = Histogram(
-            "http_server_request_body_size_bytes",
-            "Size of HTTP server request bodies.",
-            ("http_request_method", "http_route"),
-            buckets=SIZE_BUCKETS,
-            registry=registry,
-        )
-        self.response_size = Histogram(
-            "http_server_response_body_size_bytes",
-            "Size of HTTP server response bodies.",
-            ("http_request_method", "http_route"),
-            buckets=SIZE_BUCKETS,
-            registry=registry,
+        self.request_size, self.response_size = (
+            Histogram(
+                f"http_server_{kind}_body_size_bytes",
+                f"Size of HTTP server {kind} bodies.",
+                ("http_request_method", "http_route"),
+                buckets=SIZE_BUCKETS,
+                registry=registry,
+            )
+            for kind in ("request", "response")
         )
         self.phase = Histogram(
             "hookwatch_request_phase_duration_seconds",
