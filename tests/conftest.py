@@ -1,4 +1,5 @@
-"""Shared fixtures: an app with a fresh registry and captured JSON logs, and readers for both."""
+"""Shared fixtures: an app with a fresh registry and captured JSON logs, readers for both, and the
+app behind a real server (:class:`tests.servers.LiveServer`)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from typing import Any, Iterator
 import pytest
 import structlog
 from flask.testing import FlaskClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
 from app.hooks import HookwatchFlask
+from tests.servers import LiveServer, Samples, parse_metrics
 
 
 class LogCapture:
@@ -41,18 +42,14 @@ class LogCapture:
         return self.stream.getvalue()
 
 
-def scrape(client: FlaskClient, **headers: str) -> dict[tuple[str, tuple], float]:
+def scrape(client: FlaskClient, **headers: str) -> Samples:
     """Parse ``/metrics`` into ``{(sample name, sorted labels): value}``."""
     response = client.get("/metrics", headers=headers)
     assert response.status_code == 200, response.data
-    samples = {}
-    for family in text_string_to_metric_families(response.get_data(as_text=True)):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
+    return parse_metrics(response.get_data(as_text=True))
 
 
-def sample(samples: dict[tuple[str, tuple], float], name: str, **labels: Any) -> float | None:
+def sample(samples: Samples, name: str, **labels: Any) -> float | None:
     """Look one sample up by name and labels (values compared as strings)."""
     key = (name, tuple(sorted((k, str(v)) for k, v in labels.items())))
     return samples.get(key)
@@ -94,6 +91,14 @@ def app(make_app) -> HookwatchFlask:
 @pytest.fixture
 def client(app: HookwatchFlask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def live_server(logs: LogCapture) -> Iterator[LiveServer]:
+    """The app in development configuration behind a real threaded server; JSON logs in ``logs``."""
+    server = LiveServer(create_app("development", LOG_STREAM=logs.stream, LOG_FORMAT="json"))
+    yield server.start()
+    server.stop()
 
 
 @pytest.fixture(autouse=True)

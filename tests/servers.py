@@ -5,8 +5,11 @@ Generally useful for integration tests (``from tests.servers import ...``; the t
 
 - :class:`ServerProcess`: a command run in its own process group, stdout (the JSON log) and
   stderr captured to files, stopped with its whole group however the test ends;
+- :class:`LiveServer`: an app object behind Werkzeug's threaded server in a background thread
+  of the test process, so a test can still reach into the app and its log stream;
 - :func:`run_load`: a fixed list of requests sent by N client threads, one connection each;
-- :func:`scrape` / :func:`request_counts`: ``/metrics`` parsed with ``prometheus_client.parser``;
+- :func:`parse_metrics` / :func:`scrape` / :func:`request_counts`: ``/metrics`` parsed with
+  ``prometheus_client.parser``;
 - :func:`log_events`: the JSON log lines a server wrote.
 """
 
@@ -26,17 +29,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
+from werkzeug.serving import make_server
+
+from app.devserver import QuietRequestHandler
 
 __all__ = [
     "REPO",
+    "LiveServer",
     "LoadResult",
+    "Samples",
     "ServerProcess",
     "app_env",
     "child_pids",
     "free_port",
     "http_get",
     "log_events",
+    "parse_metrics",
     "python",
     "request_counts",
     "run_load",
@@ -170,6 +180,38 @@ class ServerProcess:
         return "\n".join(self.stderr_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+class LiveServer:
+    """``app`` behind Werkzeug's threaded server on a free 127.0.0.1 port, in a daemon thread.
+
+    The dev server's quiet handler drops Werkzeug's access lines, so the app's log stream holds
+    only what the app wrote. Call :meth:`start`, and :meth:`stop` when done.
+    """
+
+    def __init__(self, app: Flask, poll_interval: float = 0.5) -> None:
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True,
+                                  request_handler=QuietRequestHandler)
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        # poll_interval bounds how long stop() waits for serve_forever to notice.
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": poll_interval}, daemon=True)
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket; safe to call twice."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+    def samples(self) -> Samples:
+        """``/metrics`` scraped over HTTP, as a client would see it."""
+        return scrape(self.port, timeout=5)
+
+
 def log_events(path: Path, start: int = 0, end: int | None = None) -> list[dict[str, Any]]:
     """The JSON log lines of ``path`` between byte offsets ``start`` and ``end``.
 
@@ -185,15 +227,23 @@ def log_events(path: Path, start: int = 0, end: int | None = None) -> list[dict[
     return events
 
 
-def scrape(port: int, headers: dict[str, str] | None = None) -> Samples:
-    """``/metrics`` parsed into ``{(sample name, sorted label pairs): value}``."""
-    status, _, body = http_get(port, "/metrics", headers)
-    assert status == 200, body[:500]
+def parse_metrics(text: str) -> Samples:
+    """An exposition parsed into ``{(sample name, sorted label pairs): value}``.
+
+    Always ``prometheus_client.parser``: a hand-rolled parser could accept a malformed body.
+    """
     samples: Samples = {}
-    for family in text_string_to_metric_families(body.decode()):
+    for family in text_string_to_metric_families(text):
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
+
+
+def scrape(port: int, headers: dict[str, str] | None = None, timeout: float = 10) -> Samples:
+    """``/metrics`` of the server on ``port``, parsed with :func:`parse_metrics`."""
+    status, _, body = http_get(port, "/metrics", headers, timeout=timeout)
+    assert status == 200, body[:500]
+    return parse_metrics(body.decode())
 
 
 def sample_sum(samples: Samples, name: str, **labels: str) -> float:

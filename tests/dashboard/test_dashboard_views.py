@@ -5,20 +5,19 @@ from __future__ import annotations
 import base64
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import load_config
+from tests.conftest import scrape
 
 
 def request_counts(client) -> dict[tuple[str, str], float]:
     """``/metrics`` request counts by (route, status), parsed with the real parser."""
-    text = client.get("/metrics").get_data(as_text=True)
-    return {
-        (s.labels["http_route"], s.labels["http_response_status_code"]): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == "http_server_request_duration_seconds_count"
-    }
+    counts = {}
+    for (name, pairs), value in scrape(client).items():
+        if name == "http_server_request_duration_seconds_count":
+            labels = dict(pairs)
+            counts[labels["http_route"], labels["http_response_status_code"]] = value
+    return counts
 
 
 def basic(user: str, password: str) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """A real threaded Werkzeug server on a free 127.0.0.1 port, and readers for what it left behind.
 
-The server runs the app the way production does (``PROPAGATE_EXCEPTIONS`` off) with the dev
-server's quiet request handler, so every line in ``logs`` is one the app or the server wrote.
+The server (:class:`tests.servers.LiveServer`) runs the app the way production does
+(``PROPAGATE_EXCEPTIONS`` off) with the dev server's quiet request handler, so every line in
+``logs`` is one the app or the server wrote.
 Metrics are read from the app's own exposition (the body ``/metrics`` would serve), parsed with
 ``prometheus_client.parser``: scraping over HTTP would add log lines of its own.
 """
@@ -9,17 +10,14 @@ Metrics are read from the app's own exposition (the body ``/metrics`` would serv
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-from werkzeug.serving import make_server
 
-from app.devserver import QuietRequestHandler
 from app.hooks import HookwatchFlask
+from tests.servers import LiveServer, Samples, parse_metrics
 
 DURATION = "http_server_request_duration_seconds"
 
@@ -47,19 +45,13 @@ def parse_reply(raw: bytes) -> Reply:
     return Reply(status, headers, body, raw)
 
 
-class LiveServer:
-    """One app behind a threaded Werkzeug server; ``logs`` holds its JSON lines."""
+class RawServer(LiveServer):
+    """A :class:`LiveServer` spoken to in raw HTTP; ``logs`` holds its JSON lines."""
 
     def __init__(self, app: HookwatchFlask, logs: Any) -> None:
-        self.app = app
+        # A short poll interval: every test stops its servers, and that should not take 0.5 s.
+        super().__init__(app, poll_interval=0.02)
         self.logs = logs
-        self.server = make_server(
-            "127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler
-        )
-        self.port = self.server.server_port
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
 
     # raw HTTP ------------------------------------------------------------------------------
     def connect(self, timeout: float = 5.0) -> socket.socket:
@@ -99,14 +91,10 @@ class LiveServer:
         time.sleep(0.02)
         return self.lines()
 
-    def samples(self) -> dict[tuple[str, tuple], float]:
-        """The parsed exposition: ``{(sample name, sorted labels): value}``."""
+    def samples(self) -> Samples:
+        """The parsed exposition, read from the app: scraping over HTTP would log a line."""
         body, _ = self.app.extensions["hookwatch"].metrics.render(None)
-        samples = {}
-        for family in text_string_to_metric_families(body.decode()):
-            for sample in family.samples:
-                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-        return samples
+        return parse_metrics(body.decode())
 
     def requests_counted(self, samples: dict | None = None) -> float:
         samples = self.samples() if samples is None else samples
@@ -125,20 +113,19 @@ class Snapshot:
     series: frozenset
 
 
-def snapshot(live: LiveServer) -> Snapshot:
+def snapshot(live: RawServer) -> Snapshot:
     samples = live.samples()
     return Snapshot(len(live.lines()), live.requests_counted(samples), frozenset(samples))
 
 
 @pytest.fixture
-def serve(make_app, logs) -> Iterator[Callable[..., LiveServer]]:
+def serve(make_app, logs) -> Iterator[Callable[..., RawServer]]:
     """Start a real server for an app built with the given overrides; stopped after the test."""
-    started: list[LiveServer] = []
+    started: list[RawServer] = []
 
-    def start(**overrides: Any) -> LiveServer:
+    def start(**overrides: Any) -> RawServer:
         overrides.setdefault("PROPAGATE_EXCEPTIONS", False)
-        live = LiveServer(make_app(**overrides), logs)
-        live.thread.start()
+        live = RawServer(make_app(**overrides), logs).start()
         started.append(live)
         # Warm up now, so the first request of a test writes only its own line.
         assert live.get("/healthz").status == 200
@@ -147,10 +134,9 @@ def serve(make_app, logs) -> Iterator[Callable[..., LiveServer]]:
 
     yield start
     for live in started:
-        live.server.shutdown()
-        live.server.server_close()
+        live.stop()
 
 
 @pytest.fixture
-def live(serve) -> LiveServer:
+def live(serve) -> RawServer:
     return serve()

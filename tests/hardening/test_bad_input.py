@@ -20,7 +20,7 @@ import pytest
 
 from app.metrics import HTTP_METHODS
 
-from .conftest import DURATION, LiveServer, snapshot
+from .conftest import DURATION, RawServer, snapshot
 
 REQUEST_LINES = {"request_finished", "request_failed"}
 NEW_ID = re.compile(r"[0-9a-f]{32}")
@@ -150,7 +150,7 @@ def request_line(lines: list[dict]) -> dict:
     return found[0]
 
 
-def assert_bounded_labels(live: LiveServer) -> None:
+def assert_bounded_labels(live: RawServer) -> None:
     rules = {rule.rule for rule in live.app.url_map.iter_rules()} | {""}
     for (name, labels), _ in live.samples().items():
         labels = dict(labels)
@@ -160,7 +160,7 @@ def assert_bounded_labels(live: LiveServer) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
-def test_bad_input(live: LiveServer, case: Case) -> None:
+def test_bad_input(live: RawServer, case: Case) -> None:
     """Status, one line, one count (none if the server refused it), no new series, still up."""
     if case.baseline is not None:
         assert live.raw(case.baseline).status is not None
@@ -200,7 +200,7 @@ def test_bad_input(live: LiveServer, case: Case) -> None:
     assert live.get("/healthz").status == 200
 
 
-def test_valid_request_id_and_traceparent_are_kept(live: LiveServer) -> None:
+def test_valid_request_id_and_traceparent_are_kept(live: RawServer) -> None:
     """The control rows: a valid id is echoed and a valid traceparent gives a trace id."""
     reply = live.raw(req(headers=[("X-Request-ID", "A" * 64),
                                   ("traceparent", f"00-{TRACE}-{PARENT}-01")]))
@@ -209,7 +209,7 @@ def test_valid_request_id_and_traceparent_are_kept(live: LiveServer) -> None:
     assert line["trace_id"] == TRACE
 
 
-def test_ten_thousand_random_paths(live: LiveServer) -> None:
+def test_ten_thousand_random_paths(live: RawServer) -> None:
     """10,000 random unknown paths: 10,000 lines and counts, all 404, one series."""
     rng = random.Random(6)
     alphabet = string.ascii_letters + string.digits + "-._~%"

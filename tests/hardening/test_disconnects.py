@@ -6,14 +6,14 @@ from __future__ import annotations
 import socket
 import time
 
-from .conftest import LiveServer, snapshot
+from .conftest import RawServer, snapshot
 
 
-def wait_for(live: LiveServer, lines: int, timeout: float = 3.0) -> list[dict]:
+def wait_for(live: RawServer, lines: int, timeout: float = 3.0) -> list[dict]:
     return live.wait_lines(lines, timeout)
 
 
-def test_disconnect_mid_request(live: LiveServer) -> None:
+def test_disconnect_mid_request(live: RawServer) -> None:
     """Headers promise 100 body bytes, 10 arrive, the client closes: logged and counted once."""
     before = snapshot(live)
     with live.connect() as sock:
@@ -24,7 +24,7 @@ def test_disconnect_mid_request(live: LiveServer) -> None:
     assert live.get("/healthz").status == 200
 
 
-def test_disconnect_mid_response(live: LiveServer) -> None:
+def test_disconnect_mid_response(live: RawServer) -> None:
     """The client leaves while the view runs: the request is logged, the server serves on."""
     before = snapshot(live)
     with live.connect() as sock:
@@ -41,7 +41,7 @@ def test_disconnect_mid_response(live: LiveServer) -> None:
     assert live.active() == 0
 
 
-def test_slowloris_does_not_block(live: LiveServer) -> None:
+def test_slowloris_does_not_block(live: RawServer) -> None:
     """Ten partial requests that go silent: others are served at once; nothing is logged for
     them until they end; a partial request ended by EOF is dispatched and logged once."""
     before = snapshot(live)

@@ -12,18 +12,16 @@ from typing import Any
 import pytest
 from prometheus_client import Counter, Gauge, Histogram
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from tests.conftest import sample
+from tests.servers import Samples, parse_metrics
 
 REQUEST_LINES = {"request_finished", "request_failed"}
 
 
-def scrape(client) -> dict:
+def scrape(client) -> Samples:
     """The parsed exposition, read from the app (a failing hook would fail ``/metrics`` too)."""
     body, _ = client.application.extensions["hookwatch"].metrics.render(None)
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(body.decode()) for s in family.samples}
+    return parse_metrics(body.decode())
 
 
 def counted(samples: dict) -> float:

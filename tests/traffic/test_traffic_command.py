@@ -15,12 +15,27 @@ import pytest
 
 from app.traffic import Plan, Runner, Summary, TargetError, check_target
 from app.traffic import runner as runner_module
+from tests.conftest import LogCapture
+from tests.servers import LiveServer, request_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def summary_counts(summary: dict) -> Counter:
     return Counter({(row["route"], row["status"]): row["count"] for row in summary["routes"]})
+
+
+def recorded(server: LiveServer) -> Counter[tuple[str, int]]:
+    """Requests ``/metrics`` recorded, by (route, status), whatever the method."""
+    counts: Counter[tuple[str, int]] = Counter()
+    for (_, route, status), count in request_counts(server.samples()).items():
+        counts[route, int(status)] += count
+    return counts
+
+
+def logged_paths(logs: LogCapture) -> list[str]:
+    """The path of every request the server logged, in the order they finished."""
+    return [line["path"] for line in logs.requests]
 
 
 def closed_port() -> int:
@@ -40,22 +55,22 @@ class TestAgainstARealServer:
         assert summary["requests"] == 150
         assert summary["errors"] == {}
         counts = summary_counts(summary)
-        assert counts == live_server.recorded()
+        assert counts == recorded(live_server)
         statuses = {status for _, status in counts}
         assert {200, 302, 400, 404, 500} <= statuses
         assert summary["latency_ms"]["p99"] >= summary["latency_ms"]["p50"] > 0
 
-    def test_same_seed_sends_the_same_sequence(self, live_server, traffic):
+    def test_same_seed_sends_the_same_sequence(self, live_server, logs, traffic):
         """Two runs with one seed send the same paths in the same order; another seed not."""
         args = ("--base-url", live_server.url, "--count", "40", "--rate", "0",
                 "--concurrency", "1", "--json", "--quiet")
         runs = []
         for seed in ("5", "5", "6"):
-            before = len(live_server.logged_paths())
+            before = len(logged_paths(logs))
             done = traffic(*args, "--seed", seed)
             assert done.returncode == 0, done.stderr
             assert json.loads(done.stdout)["seed"] == int(seed)
-            runs.append(live_server.logged_paths()[before:])
+            runs.append(logged_paths(logs)[before:])
         assert len(runs[0]) == 40
         assert runs[0] == runs[1]
         assert runs[0] != runs[2]
@@ -80,9 +95,9 @@ class TestAgainstARealServer:
         runner.run()
         assert 0.95 <= time.monotonic() - started < 2.0
         assert summary.total == 40
-        assert live_server.recorded()[("/", 200)] == summary.total
+        assert recorded(live_server)[("/", 200)] == summary.total
 
-    def test_ctrl_c_stops_cleanly_with_a_summary(self, live_server):
+    def test_ctrl_c_stops_cleanly_with_a_summary(self, live_server, logs):
         """SIGINT ends a long run within a moment; the summary is still printed, exit 0."""
         process = subprocess.Popen(
             [sys.executable, "manage.py", "traffic", "--base-url", live_server.url,
@@ -90,7 +105,7 @@ class TestAgainstARealServer:
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         deadline = time.monotonic() + 15
-        while not live_server.logged_paths() and time.monotonic() < deadline:
+        while not logged_paths(logs) and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.3)
         process.send_signal(signal.SIGINT)
@@ -100,7 +115,7 @@ class TestAgainstARealServer:
         summary = json.loads(stdout)
         assert summary["interrupted"] is True
         assert 0 < summary["requests"] < 60 * 50
-        assert summary_counts(summary) == live_server.recorded()
+        assert summary_counts(summary) == recorded(live_server)
 
 
 class TestTargets:
