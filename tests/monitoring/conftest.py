@@ -1,4 +1,6 @@
-"""Fixtures for the monitoring bundle: repository files, JSON schemas, external binaries.
+"""Fixtures for the monitoring bundle: repository files and JSON schemas.
+
+External tools (promtool, prometheus) are found with ``tests.conftest.require_binary``.
 
 The schemas live outside the repository, in ``../shared/schemas`` (a sibling of the clone).
 """
@@ -6,8 +8,6 @@ The schemas live outside the repository, in ``../shared/schemas`` (a sibling of 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -74,23 +74,3 @@ def schema() -> Callable[..., jsonschema.protocols.Validator]:
         return jsonschema.Draft7Validator(document)
 
     return load
-
-
-@pytest.fixture(scope="session")
-def binary() -> Callable[[str], str]:
-    """``binary(name)``: the path of an external tool such as ``promtool``.
-
-    CI installs them (``.ci/run``), so there a missing tool fails the test; on a developer
-    machine without it the test is skipped with the package to install.
-    """
-
-    def find(name: str) -> str:
-        path = shutil.which(name)
-        if path is None:
-            message = f"{name} not found on PATH (Debian package: prometheus)"
-            if os.environ.get("CI") == "true":
-                pytest.fail(message)
-            pytest.skip(message)
-        return path
-
-    return find

@@ -29,6 +29,8 @@ from typing import Any, Callable, Iterator
 import pytest
 import yaml
 
+from tests.conftest import require_binary
+
 START_TIMEOUT = 20.0  # seconds for a server to answer
 SETTLE_TIMEOUT = 15.0  # seconds for Prometheus to scrape and evaluate what was sent
 # What Grafana would substitute. $__rate_interval: the whole run fits in one minute, so
@@ -152,7 +154,7 @@ def send_traffic(base: str) -> tuple[dict[tuple[str, str], int], set[str]]:
 # -- Prometheus -------------------------------------------------------------------------------
 
 @pytest.fixture
-def start_prometheus(binary, repo, tmp_path) -> Callable[[int], Any]:
+def start_prometheus(repo, tmp_path) -> Callable[[int], Any]:
     """``start_prometheus(app_port)``: a running Prometheus scraping the app; its API base URL."""
     stack: list[Any] = []
 
@@ -162,7 +164,7 @@ def start_prometheus(binary, repo, tmp_path) -> Callable[[int], Any]:
         config.write_text(yaml.safe_dump(derived_config(repo, app_port, port)))
         log = tmp_path / "prometheus.log"
         context = running(
-            [binary("prometheus"), f"--config.file={config}",
+            [require_binary("prometheus"), f"--config.file={config}",
              f"--storage.tsdb.path={tmp_path / 'tsdb'}",
              f"--web.listen-address=127.0.0.1:{port}", "--enable-feature=exemplar-storage"],
             log,

@@ -9,13 +9,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import require_binary
+
 # level:metric:operations, the naming convention of Prometheus's recording-rule docs.
 RECORD_NAME = re.compile(r"^[a-z_]+:[a-z_]+:[a-z0-9_]+$")
 
 
-def promtool(binary, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [binary("promtool"), *args], cwd=cwd, capture_output=True, text=True, timeout=60
+        [require_binary("promtool"), *args], cwd=cwd, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, f"promtool {' '.join(args)}:\n{result.stdout}{result.stderr}"
     return result
@@ -37,21 +39,21 @@ def rules(monitoring) -> list[dict]:
 
 
 class TestPromtool:
-    def test_check_config(self, binary, monitoring):
+    def test_check_config(self, monitoring):
         """The config parses, and the rule files it names are found and valid."""
-        result = promtool(binary, "check", "config", "prometheus.yml", cwd=monitoring)
+        result = promtool("check", "config", "prometheus.yml", cwd=monitoring)
         assert "rules/hookwatch-alerts.yml" in result.stdout
         assert "rules/hookwatch-recording.yml" in result.stdout
 
-    def test_check_rules(self, binary, monitoring):
+    def test_check_rules(self, monitoring):
         files = sorted(str(p.relative_to(monitoring)) for p in (monitoring / "rules").glob("*.yml"))
         assert files
-        promtool(binary, "check", "rules", *files, cwd=monitoring)
+        promtool("check", "rules", *files, cwd=monitoring)
 
-    def test_rule_unit_tests(self, binary, monitoring):
+    def test_rule_unit_tests(self, monitoring):
         files = sorted(str(p.relative_to(monitoring)) for p in (monitoring / "tests").glob("*.yml"))
         assert files
-        result = promtool(binary, "test", "rules", *files, cwd=monitoring)
+        result = promtool("test", "rules", *files, cwd=monitoring)
         assert result.stdout.count("SUCCESS") == len(files)
 
 
