@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from .config import check_config, load_config
 from .dashboard import dashboard
 from .hooks import HookwatchFlask, init_app
-from .logs import configure_logging
+from .logs import configure_logging, get_logger
 from .main import errors, main
 from .metrics import Metrics
 from .ops import ops
@@ -37,12 +37,12 @@ def create_app(config_name: str | None = None, **overrides: Any) -> HookwatchFla
     app = HookwatchFlask(__name__)
     app.session_interface = LoggedSessionInterface()
     app.config.from_mapping(settings)
-    logger = configure_logging(
+    request_logger = configure_logging(
         settings["LOG_FORMAT"], settings["LOG_LEVEL"], settings.get("LOG_STREAM")
     )
     metrics = Metrics(settings.get("METRICS_REGISTRY") or CollectorRegistry(), __version__)
-    warmup = _build_warmup(app, metrics, logger)
-    init_app(app, metrics, warmup, logger)
+    warmup = _build_warmup(app, metrics)
+    init_app(app, metrics, warmup, request_logger)
 
     for blueprint in (main, errors, ops):
         app.register_blueprint(blueprint)
@@ -51,8 +51,9 @@ def create_app(config_name: str | None = None, **overrides: Any) -> HookwatchFla
     return app
 
 
-def _build_warmup(app: HookwatchFlask, metrics: Metrics, logger: Any) -> Warmup:
+def _build_warmup(app: HookwatchFlask, metrics: Metrics) -> Warmup:
     """The default warm-up: series that dashboards need from the start, compiled templates."""
+    logger = get_logger()  # the general path: it runs in a request and carries its id
 
     def finished(seconds: float) -> None:
         metrics.warmup_duration.set(seconds)

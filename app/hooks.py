@@ -37,6 +37,9 @@ __all__ = ["HookwatchFlask", "RequestLifecycle", "RequestState", "init_app"]
 
 _STATE = "hookwatch_state"  # attribute on flask.g, prefixed as extensions should
 _HANDLING_ERROR = "hookwatch_handling_error"  # set on flask.g while Flask makes a 500 page
+# Endpoints that answer even while the warm-up fails: liveness, readiness (which says so
+# itself) and the scrape, so Prometheus sees the failure instead of a dead target.
+WARMUP_EXEMPT = frozenset({"ops.healthz", "ops.readyz", "ops.metrics"})
 
 
 def _current_state() -> RequestState | None:
@@ -53,23 +56,21 @@ class RequestState:
 
     __slots__ = (
         "request_id", "trace_id", "method", "route", "started", "before_done",
-        "view_done", "after_done", "status", "response_bytes", "active", "recorded",
-        "counted",
+        "view_done", "after_done", "status", "response_bytes", "active", "counted",
     )
 
-    def __init__(self, request_id: str, method: str, route: str, started: float) -> None:
+    def __init__(self, request_id: str, method: str, route: str) -> None:
         self.request_id = request_id
         self.trace_id: str | None = None
         self.method = method
         self.route = route
-        self.started = started
+        self.started = time.perf_counter()
         self.before_done: float | None = None
         self.view_done: float | None = None
         self.after_done: float | None = None
         self.status: int | None = None
         self.response_bytes: int | None = None
         self.active: Any = None
-        self.recorded = False
         self.counted = True
 
     def phases(self, now: float) -> tuple[float, float, float]:
@@ -102,32 +103,37 @@ class RequestLifecycle:
 
     # 1. before_request ---------------------------------------------------------------------
     def before_request(self) -> Response | None:
-        """Warm up once, then start the request's clock, id, log context and in-flight gauge.
+        """Give the request its id and log context, warm up once per process, then start the
+        request's clock and raise the in-flight gauge.
 
-        Returns a 503 response if the warm-up failed: the request ends there, like a
-        ``before_request`` function returning a value, but is still logged and counted.
-        Never raises.
+        If the warm-up failed, returns a 503 response: the request ends there, like a
+        ``before_request`` function returning a value, and is still logged and counted.
+        Liveness, readiness and the scrape answer anyway, so a failing warm-up shows on the
+        dashboards instead of taking the target down. Never raises.
         """
-        warmup_error = self.warmup.ensure()
         try:
-            self._start(request._get_current_object())  # type: ignore[attr-defined]
+            req = request._get_current_object()  # type: ignore[attr-defined]
+            state = self._identify(req)
+            warmup_error = self.warmup.ensure()  # its log lines carry the request id
+            self._start(state)
         except Exception as error:  # noqa: BLE001
             self.report_failure("before_request", error)
+            return None
         if warmup_error is None:
             return None
-        state = _current_state()
-        if state is not None and state.counted:
-            self.metrics.count_exception(state.route, type(warmup_error).__name__)
+        self.metrics.count_exception(state.route, type(warmup_error).__name__)
+        if req.endpoint in WARMUP_EXEMPT:
+            return None
         return self._unavailable(warmup_error)
 
-    def _start(self, req: Any) -> None:
+    def _identify(self, req: Any) -> RequestState:
+        """Accept or mint the request id; put it on ``g`` and in the log context."""
         rule = req.url_rule
         state = RequestState(
             # Read from the WSGI environ: the same values as req.headers, for less work.
             accept_request_id(req.environ.get("HTTP_X_REQUEST_ID")),
             method_label(req.environ["REQUEST_METHOD"]),  # case-sensitive: "get" is _OTHER
             rule.rule if rule is not None else "",
-            time.perf_counter(),
         )
         app_globals = g._get_current_object()  # type: ignore[attr-defined]
         app_globals.request_id = state.request_id
@@ -140,6 +146,11 @@ class RequestLifecycle:
                 request_id=state.request_id, trace_id=state.trace_id
             )
         state.counted = req.endpoint not in self.uncounted_endpoints
+        return state
+
+    def _start(self, state: RequestState) -> None:
+        """Start the clock (after the warm-up, whose time is not the request's)."""
+        state.started = time.perf_counter()
         if state.counted:
             active = self.metrics.active_for(state.method)
             active.inc()
@@ -162,8 +173,9 @@ class RequestLifecycle:
 
     # 3. after_request ----------------------------------------------------------------------
     def after_request(self, response: Response) -> Response:
-        """Add ``X-Request-ID`` and ``Server-Timing`` and record the request; returns
-        ``response``. Runs after every ``after_request`` function. Never raises."""
+        """Add ``X-Request-ID`` and ``Server-Timing`` to the final response and note its
+        status and size; returns ``response``. Runs after every ``after_request`` function
+        and the session save. Never raises."""
         try:
             state = _current_state()
             if state is not None:
@@ -174,45 +186,29 @@ class RequestLifecycle:
 
     def _finish_response(self, state: RequestState, response: Response) -> None:
         now = state.after_done = time.perf_counter()
-        before, view, after = state.phases(now)
-        total = now - state.started
         # add(), not item assignment: these headers are ours alone, and assignment first
         # scans every header to remove an earlier one (three times the cost).
         headers = response.headers
         headers.add("X-Request-ID", state.request_id)
         if self.server_timing:
+            before, view, after = state.phases(now)
             headers.add(
                 "Server-Timing",
                 f"before;dur={before * 1000:.3f}, view;dur={view * 1000:.3f}, "
-                f"after;dur={after * 1000:.3f}, total;dur={total * 1000:.3f}",
+                f"after;dur={after * 1000:.3f}, total;dur={(now - state.started) * 1000:.3f}",
             )
         state.status = response.status_code
         state.response_bytes = response.calculate_content_length()
-        if state.counted:
-            phase = self.metrics.phase_children
-            phase["before_request"].observe(before)
-            phase["view"].observe(view)
-            phase["after_request"].observe(after)
-            self._record(state, total)
-
-    def _record(self, state: RequestState, seconds: float) -> None:
-        exemplar = None
-        if not self.metrics.multiprocess:
-            exemplar = {"request_id": state.request_id}
-            if state.trace_id is not None:
-                exemplar["trace_id"] = state.trace_id
-        state.recorded = True
-        self.metrics.observe_request(
-            state.method, state.route, state.status or 500, seconds,
-            request._get_current_object().content_length or 0,  # type: ignore[attr-defined]
-            state.response_bytes, exemplar,
-        )
 
     # 4. teardown_request -------------------------------------------------------------------
-    def teardown_request(self, error: BaseException | None) -> None:
-        """Write the request's one log line and count it as 500 if ``after_request`` never
-        did. ``error`` is the exception that escaped the view or a hook, if any. Runs after
-        every ``teardown_request`` function. Never raises."""
+    def teardown_request(self, error: BaseException | None, teardown_failed: bool = False) -> None:
+        """Count the request once and write its one log line. Runs after every
+        ``teardown_request`` function. Never raises.
+
+        ``error`` is the exception that escaped the view or a hook, if any;
+        ``teardown_failed`` says it escaped a teardown function, after our ``after_request``
+        saw the response: the server then answers 500, and so does the record.
+        """
         try:
             state = _current_state()
             if state is None:
@@ -220,36 +216,57 @@ class RequestLifecycle:
                     return
                 # Pushing the request context failed before our first step ran.
                 method = method_label(request.environ["REQUEST_METHOD"])
-                state = RequestState(new_request_id(), method, "", time.perf_counter())
+                state = RequestState(new_request_id(), method, "")
                 state.counted = False
-            self._teardown(state, error)
+            self._teardown(state, error, teardown_failed)
         except Exception as failure:  # noqa: BLE001
             self.report_failure("teardown_request", failure)
         finally:
             structlog.contextvars.clear_contextvars()
 
-    def _teardown(self, state: RequestState, error: BaseException | None) -> None:
+    def _teardown(self, state: RequestState, error: BaseException | None,
+                  teardown_failed: bool) -> None:
         now = time.perf_counter()
+        if state.after_done is None or teardown_failed:
+            state.status = 500  # no response of the app's went out: the server answers 500
+        # The request's time is up to the response; the teardown phase is timed on its own.
+        done = state.after_done if state.after_done is not None else now
         try:
             if state.active is not None:
                 state.active.dec()
-            if not state.recorded:
-                if state.status is None:  # our after_request never saw a response
-                    state.status = 500
-                if state.counted:
-                    self._record(state, now - state.started)
-            finished = state.after_done or state.view_done or state.before_done or state.started
             if state.counted:
-                self.metrics.phase_children["teardown"].observe(now - finished)
-                if error is not None:
-                    self.metrics.count_exception(state.route, type(error).__name__)
+                self._record(state, done - state.started, now, error)
         finally:
             # Metrics trouble (reported by teardown_request) must not cost the request its line.
-            duration = (state.after_done if state.after_done is not None else now) - state.started
             if state.counted:
                 self.recent.append((time.time(), state.request_id, state.method, state.route,
-                                    state.status, duration))
-            self._log(state, duration, error)
+                                    state.status, done - state.started))
+            self._log(state, done - state.started, error)
+
+    def _record(self, state: RequestState, seconds: float, now: float,
+                error: BaseException | None) -> None:
+        """Count the request, once: duration, body sizes, phases, and the exception if any."""
+        metrics = self.metrics
+        phase = metrics.phase_children
+        if state.after_done is not None:
+            before, view, after = state.phases(state.after_done)
+            phase["before_request"].observe(before)
+            phase["view"].observe(view)
+            phase["after_request"].observe(after)
+        finished = state.after_done or state.view_done or state.before_done or state.started
+        phase["teardown"].observe(now - finished)
+        exemplar = None
+        if not metrics.multiprocess:
+            exemplar = {"request_id": state.request_id}
+            if state.trace_id is not None:
+                exemplar["trace_id"] = state.trace_id
+        metrics.observe_request(
+            state.method, state.route, state.status, seconds,
+            request._get_current_object().content_length or 0,  # type: ignore[attr-defined]
+            state.response_bytes, exemplar,
+        )
+        if error is not None:
+            metrics.count_exception(state.route, type(error).__name__)
 
     def _log(self, state: RequestState, duration: float, error: BaseException | None) -> None:
         req = request._get_current_object()  # type: ignore[attr-defined]
@@ -332,7 +349,7 @@ class HookwatchFlask(Flask):
             failure = error
             raise
         finally:
-            self.extensions["hookwatch"].teardown_request(exc or failure)
+            self.extensions["hookwatch"].teardown_request(exc or failure, failure is not None)
 
     def log_exception(self, exc_info: Any) -> None:
         """Do nothing: our ``request_failed`` line already carries the traceback."""

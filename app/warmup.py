@@ -2,12 +2,13 @@
 
 This stands in for ``before_first_request``, which Flask 2.3 removed. Concurrent first
 requests wait for one run; if that run fails they all get its error, and the next request
-tries again. A server that forks workers can call :meth:`Warmup.run` before forking so the
-children start warm.
+tries again. A server that forks workers can call :meth:`Warmup.ensure` before forking so
+the children start warm.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Callable
@@ -58,21 +59,24 @@ class Warmup:
             if self._failed_runs != seen_failures:
                 # Another thread's run failed while we waited: share its outcome.
                 return self._last_error
-            return self.run()
+            return self._run()
 
-    def run(self) -> BaseException | None:
-        """Run every warm-up function now; return the exception if one failed."""
+    def _run(self) -> BaseException | None:
+        """Run every warm-up function, then ``on_finished``; return the exception if one
+        failed (an ``on_finished`` failure too: the warm-up is then retried)."""
         started = time.perf_counter()
         try:
             for function in self.functions:
                 function()
+            duration = time.perf_counter() - started
+            self.on_finished(duration)
         except Exception as error:  # noqa: BLE001 - reported to the caller, never raised
             self._last_error = error
             self._failed_runs += 1  # only now, so threads that waited on this run see it
-            self.on_failed(error)
+            with contextlib.suppress(Exception):  # a failing report must not hide the error
+                self.on_failed(error)
             return error
-        self.duration = time.perf_counter() - started
+        self.duration = duration
         self._last_error = None
         self.done = True
-        self.on_finished(self.duration)
         return None

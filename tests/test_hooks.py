@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from typing import Any
 
 import pytest
@@ -30,8 +31,8 @@ def spy_on_lifecycle(app: Flask, events: list[Any]) -> None:
         events.append("ours:after")
         return result
 
-    def spied_teardown(error: BaseException | None) -> None:
-        teardown(error)
+    def spied_teardown(error: BaseException | None, *rest: Any) -> None:
+        teardown(error, *rest)
         events.append("ours:teardown")
 
     lifecycle.before_request = spied_before
@@ -50,7 +51,7 @@ def traced(make_app):
 
         @app.extensions["hookwatch"].warmup.register
         def warm() -> None:
-            events.append(("warmup", g.get("request_id")))
+            events.append(("warmup", "request_id" in g))
 
         @app.before_request
         def other_before() -> Any:
@@ -90,7 +91,7 @@ class TestHookOrder:
         client = app.test_client()
         client.get("/traced")
         assert events == [
-            ("warmup", None),  # before our step gave the request an id
+            ("warmup", True),  # inside our step: the id is given first, so its lines carry it
             "ours:before",
             ("other_before", True),  # ours had already put the id on g
             "view",
@@ -102,7 +103,7 @@ class TestHookOrder:
         events.clear()
         client.get("/traced")
         assert events[0] == "ours:before"  # no second warm-up
-        assert ("warmup", None) not in events
+        assert ("warmup", True) not in events
 
     def test_order_when_a_before_request_answers_early(self, traced) -> None:
         """A before_request returning a response skips the view; the after hooks still run."""
@@ -143,7 +144,8 @@ class TestHookOrder:
         ]
 
     def test_our_teardown_runs_when_another_teardown_raises(self, make_app, logs) -> None:
-        """Flask skips later teardown functions when one raises; ours is not among them."""
+        """Flask skips later teardown functions when one raises; ours is not among them, and
+        records the 500 the server then answers."""
         app = make_app()
 
         @app.teardown_request
@@ -153,8 +155,11 @@ class TestHookOrder:
         with pytest.raises(OSError):
             app.test_client().get("/")
         [line] = logs.requests
-        assert line["route"] == "/"
-        assert line["status"] == 200
+        assert (line["event"], line["route"], line["status"]) == ("request_failed", "/", 500)
+        registry = app.extensions["hookwatch"].metrics.registry
+        assert registry.get_sample_value("http_server_request_duration_seconds_count", {
+            "http_request_method": "GET", "http_route": "/",
+            "http_response_status_code": "500"}) == 1
 
 
 class TestExactTimings:
@@ -242,7 +247,8 @@ class TestServerErrors:
         assert 'in boom' in line["exception"]  # the traceback reaches the view
         # Flask's own "Exception on /boom" line would repeat the traceback: there is none.
         assert [entry["event"] for entry in logs.lines
-                if entry.get("request_id") == line["request_id"]] == ["request_failed"]
+                if entry.get("request_id") == line["request_id"]] \
+            == ["app_warmup_finished", "request_failed"]  # the first request warms up
 
 
 class TestWarmup:
@@ -302,6 +308,40 @@ class TestWarmup:
         assert [line["event"] for line in logs.events("app_warmup_failed", "app_warmup_finished")] \
             == ["app_warmup_failed", "app_warmup_failed", "app_warmup_finished"]
         assert [line["status"] for line in logs.requests[:3]] == [503, 503, 200]
+
+    def test_probes_and_scrapes_answer_while_the_warmup_fails(self, make_app) -> None:
+        """/healthz stays 200 and /metrics keeps answering (showing the failures) while every
+        warm-up fails; /readyz and the lesson routes say 503."""
+        app = make_app()
+
+        @app.extensions["hookwatch"].warmup.register
+        def broken() -> None:
+            raise ConnectionError("cache down")
+
+        client = app.test_client()
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 503
+        assert client.get("/").status_code == 503
+        samples = scrape(client)
+        assert sample(samples, "hookwatch_ready") == 0
+        assert sample(samples, "hookwatch_exceptions_total", http_route="/",
+                      error_type="ConnectionError") == 1
+        assert sample(samples, "hookwatch_exceptions_total", http_route="/healthz",
+                      error_type="ConnectionError") == 1
+
+    def test_warmup_compiles_every_template(self, app) -> None:
+        """After the warm-up every template is compiled and cached: no first-hit compile."""
+        app.extensions["hookwatch"].warmup.ensure()
+        env = app.jinja_env
+        names = env.list_templates()
+        assert "index.html" in names and "error.html" in names
+        assert all((weakref.ref(env.loader), name) in env.cache for name in names)
+
+    def test_warmup_lines_carry_the_request_id(self, client, logs) -> None:
+        """The warm-up runs inside the first request, and its log line says which."""
+        response = client.get("/")
+        [line] = logs.events("app_warmup_finished")
+        assert line["request_id"] == response.headers["X-Request-ID"]
 
     def test_not_ready_before_the_first_request(self, app) -> None:
         """hookwatch_ready starts at 0 and the warm-up has not run at creation."""

@@ -64,3 +64,22 @@ class TestWarmup:
         assert len(runs) == 1
         assert len(results) == 5
         assert all(isinstance(result, RuntimeError) for result in results)
+
+    def test_failing_report_counts_as_a_failed_run(self) -> None:
+        """If on_finished fails (a metric cannot be set), the warm-up is not done and is
+        retried; a failing on_failed does not hide the error either."""
+        calls = []
+
+        def finished(seconds: float) -> None:
+            calls.append(seconds)
+            if len(calls) == 1:
+                raise OSError("gauge down")
+
+        def failed(error: BaseException) -> None:
+            raise RuntimeError("logger down too")
+
+        warmup = Warmup(on_finished=finished, on_failed=failed)
+        assert isinstance(warmup.ensure(), OSError)
+        assert not warmup.done
+        assert warmup.ensure() is None and warmup.done
+        assert len(calls) == 2
