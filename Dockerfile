@@ -23,7 +23,8 @@ USER hookwatch
 
 ENV HOOKWATCH_CONFIG=production \
     LOG_FORMAT=json \
-    PROMETHEUS_MULTIPROC_DIR=/tmp/hookwatch-metrics
+    PROMETHEUS_MULTIPROC_DIR=/tmp/hookwatch-metrics \
+    GUNICORN_BIND=0.0.0.0:5000
 
 EXPOSE 5000
 CMD ["gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"]

@@ -7,6 +7,7 @@ imported. That is why the variable is set here, at the top of the config file, w
 gunicorn executes in the master before any worker imports the app.
 """
 
+import glob
 import os
 import shutil
 import tempfile
@@ -20,7 +21,8 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 _multiproc_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 os.makedirs(_multiproc_dir, exist_ok=True)
 
-bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:5000")
+# Loopback unless told otherwise; the container sets 0.0.0.0:5000 to be reachable.
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:5000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Threads keep a worker responsive while a /slow request sleeps.
 worker_class = "gthread"
@@ -36,13 +38,10 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 def on_starting(server):
-    """Start from an empty directory: files left by a previous run would be summed in."""
-    for name in os.listdir(_multiproc_dir):
-        path = os.path.join(_multiproc_dir, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        else:
-            os.remove(path)
+    """Start without old metric files: a previous run's would be summed in. Only ``*.db``
+    files go: the directory may be the user's, with other things in it."""
+    for path in glob.glob(os.path.join(_multiproc_dir, "*.db")):
+        os.remove(path)
 
 
 def post_worker_init(worker):

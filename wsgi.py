@@ -1,8 +1,11 @@
 """WSGI entry point for production servers: ``gunicorn -c gunicorn.conf.py wsgi:app``.
 
-The configuration is chosen by ``HOOKWATCH_CONFIG`` (the Docker image sets ``production``).
+Production unless ``HOOKWATCH_CONFIG`` says otherwise: a production server must not run the
+development configuration (its public secret key) by accident. It needs ``SECRET_KEY``.
 """
+
+import os
 
 from app import create_app
 
-app = create_app()
+app = create_app(os.environ.get("HOOKWATCH_CONFIG") or "production")
