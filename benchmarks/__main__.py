@@ -17,7 +17,7 @@ import platform
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from prometheus_client import CollectorRegistry
 
@@ -86,40 +86,43 @@ def run_inprocess(names: list[str], calls: int, repeats: int, log_path: str
     return table, problems
 
 
-def inprocess_markdown(table: dict[str, Any]) -> str:
-    lines = ["| route | variant | µs/request median | min–max | ratio to bare | added µs |",
-             "|---|---|---:|---:|---:|---:|"]
-    for route, row in table.items():
+def markdown_table(columns: Sequence[str], table: dict[str, dict[str, Any]],
+                   cells: Callable[[str, str, dict[str, Any]], Sequence[str]]) -> str:
+    """One row per (group, name, cell) of a two-level result table.
+
+    The first two columns (group and variant) are text, left-aligned; the others are numbers,
+    right-aligned.
+    """
+    lines = ["| " + " | ".join(columns) + " |", "|---|---|" + "---:|" * (len(columns) - 2)]
+    for group, row in table.items():
         for name, cell in row.items():
-            lines.append(
-                f"| `{route}` | {name} | {cell['median_us']:.1f} | {cell['min_us']:.1f}–"
-                f"{cell['max_us']:.1f} | {cell['ratio']:.2f} | {cell['added_us']:+.1f} |"
-            )
+            lines.append("| " + " | ".join(cells(group, name, cell)) + " |")
     return "\n".join(lines)
+
+
+def inprocess_markdown(table: dict[str, Any]) -> str:
+    return markdown_table(
+        ["route", "variant", "µs/request median", "min–max", "ratio to bare", "added µs"], table,
+        lambda route, name, cell: [
+            f"`{route}`", name, f"{cell['median_us']:.1f}",
+            f"{cell['min_us']:.1f}–{cell['max_us']:.1f}", f"{cell['ratio']:.2f}",
+            f"{cell['added_us']:+.1f}"])
 
 
 def loopback_markdown(table: dict[str, Any]) -> str:
-    lines = ["| route | variant | req/s | ratio to bare | p50 ms | p99 ms | requests |",
-             "|---|---|---:|---:|---:|---:|---:|"]
-    for route, row in table.items():
-        for name, cell in row.items():
-            lines.append(
-                f"| `{route}` | {name} | {cell['rps']:.0f} | {cell['ratio']:.2f} | "
-                f"{cell['p50_ms']:.2f} | {cell['p99_ms']:.2f} | {cell['requests']} |"
-            )
-    return "\n".join(lines)
+    return markdown_table(
+        ["route", "variant", "req/s", "ratio to bare", "p50 ms", "p99 ms", "requests"], table,
+        lambda route, name, cell: [
+            f"`{route}`", name, f"{cell['rps']:.0f}", f"{cell['ratio']:.2f}",
+            f"{cell['p50_ms']:.2f}", f"{cell['p99_ms']:.2f}", str(cell["requests"])])
 
 
 def scrape_markdown(table: dict[str, Any]) -> str:
-    lines = ["| set-up | format | ms per scrape (median) | min–max | size KiB | lines |",
-             "|---|---|---:|---:|---:|---:|"]
-    for setup, formats in table.items():
-        for name, cell in formats.items():
-            lines.append(
-                f"| {setup} | {name} | {cell['ms']:.1f} | {cell['min_ms']:.1f}–"
-                f"{cell['max_ms']:.1f} | {cell['bytes'] / 1024:.0f} | {cell['lines']} |"
-            )
-    return "\n".join(lines)
+    return markdown_table(
+        ["set-up", "format", "ms per scrape (median)", "min–max", "size KiB", "lines"], table,
+        lambda setup, name, cell: [
+            setup, name, f"{cell['ms']:.1f}", f"{cell['min_ms']:.1f}–{cell['max_ms']:.1f}",
+            f"{cell['bytes'] / 1024:.0f}", str(cell["lines"])])
 
 
 def update_doc(section: str) -> None:
