@@ -10,10 +10,15 @@ import sys
 
 from flask import current_app, g
 from flask_script_ng import Manager, Shell
+from flask_script_ng.commands import InvalidCommand
 
 from app import create_app, multiproc
+from app.config import ConfigError
 from app.devserver import DevServer
 from app.traffic.command import Traffic
+
+__all__ = ["build_manager", "main", "make_shell_context", "routes"]
+
 
 def make_shell_context() -> dict[str, object]:
     """The names a shell session needs, inside the app context."""
@@ -58,8 +63,17 @@ def build_manager() -> Manager:
     return manager
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """Run the command line; a setting the app refuses is one clear line and exit status 2."""
     # Before the app (and its metrics) exist: `runserver --processes N` needs multiprocess
     # metrics, which prometheus-client only honours for metrics created afterwards.
     multiproc.setup_from_argv(sys.argv[1:])
-    build_manager().run()
+    try:
+        build_manager().run()
+    except (ConfigError, InvalidCommand) as error:
+        print(f"manage.py: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

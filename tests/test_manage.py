@@ -149,3 +149,19 @@ class TestRealServer:
         assert finished[0]["route"] == "/user/<name>" and finished[0]["client_ip"] == "127.0.0.1"
         assert "GET /user/ada HTTP/1.1" not in output  # werkzeug's access line is dropped
         assert any("Running on" in line["event"] for line in lines)
+
+
+class TestRefusals:
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [(["-c", "production", "routes"], "needs SECRET_KEY"),
+         (["-c", "nonsense", "routes"], "unknown configuration 'nonsense'")],
+    )
+    def test_refused_settings_are_one_line(self, args: list[str], message: str) -> None:
+        """A configuration the app refuses ends the command with one line and status 2."""
+        env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 2
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("manage.py: ") and message in line
