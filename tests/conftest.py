@@ -113,7 +113,7 @@ def require_binary(name: str) -> str:
     """Return the path of a tool the test drives; in CI a missing tool fails, elsewhere skips."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (Debian package: prometheus/chromium/wrk)"
+        message = f"{name} is not installed (.ci/run installs it with apt-get)"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-import shutil
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from benchmarks import loopback, scrape
 from benchmarks.__main__ import run_inprocess
+from tests.conftest import require_binary
 
 NAMES = ["bare", "hookwatch"]
 if importlib.util.find_spec("prometheus_flask_exporter") is not None:
@@ -46,9 +46,9 @@ Transfer/sec:      1.01MB
         assert (run.requests, run.rps, run.p50_ms, run.p99_ms, run.errors) == (
             1200, 1199.5, 0.812, 3.25, 0)
 
-    @pytest.mark.skipif(shutil.which("wrk") is None, reason="needs Debian's wrk")
     def test_every_request_is_counted_over_loopback(self) -> None:
         """One second per variant and route under gunicorn: wrk's requests all counted."""
+        require_binary("wrk")
         runs, problems = loopback.run(NAMES, seconds=1, rounds=1, warmup=False)
         assert problems == []
         assert all(run.requests > 0 for cell in runs.values() for run in cell)

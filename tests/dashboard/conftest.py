@@ -16,9 +16,9 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests.conftest import require_binary
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("HOOKWATCH_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("HOOKWATCH_CHROMEDRIVER", "/usr/bin/chromedriver")
 CHROMIUM_ARGS = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -37,21 +37,16 @@ def artifacts() -> Path:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """One headless Chromium for the session, with a fresh profile."""
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    if missing:
-        message = f"headless Chromium needs {' and '.join(missing)} (apt-get install chromium chromium-driver)"
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+    chromium, chromedriver = require_binary("chromium"), require_binary("chromedriver")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     profile = tempfile.mkdtemp(prefix="hookwatch-chromium-")
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = chromium
     for argument in (*CHROMIUM_ARGS, f"--user-data-dir={profile}"):
         options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
     driver.set_page_load_timeout(20)
     try:
         yield driver

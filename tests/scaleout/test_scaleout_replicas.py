@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import urllib.parse
 import urllib.request
 from collections import Counter
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import require_binary
 from tests.servers import ServerProcess, free_port, python, run_load, wait_for
 
 from .loadmix import expected_counts, load_size, plan
@@ -24,13 +24,7 @@ NOT_LOAD = 'http_route!~"/readyz|/healthz"'  # the readiness probes are not part
 
 @pytest.fixture
 def prometheus_binary() -> str:
-    binary = shutil.which("prometheus") or ("/usr/bin/prometheus"
-                                            if os.path.exists("/usr/bin/prometheus") else None)
-    if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("prometheus is not installed (apt-get install prometheus)")
-        pytest.skip("prometheus is not installed")
-    return binary
+    return require_binary("prometheus")
 
 
 def query(base: str, expr: str) -> list[dict[str, Any]]:
