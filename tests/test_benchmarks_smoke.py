@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 
-import pytest
 from prometheus_client import CollectorRegistry
 
 from benchmarks import loopback, scrape
