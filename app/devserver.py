@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import gc
-import ipaddress
 import os
 import signal
 import sys
@@ -25,8 +24,9 @@ from prometheus_client import values
 from werkzeug.serving import ForkingWSGIServer, WSGIRequestHandler
 
 from . import multiproc
+from .access import is_loopback
 
-__all__ = ["DevServer", "QuietRequestHandler", "SlotForkingWSGIServer", "is_loopback"]
+__all__ = ["DevServer", "QuietRequestHandler", "SlotForkingWSGIServer"]
 
 DEBUGGER_WARNING = (
     "WARNING: the Werkzeug debugger is on and {host} is not a loopback address. "
@@ -40,16 +40,6 @@ class QuietRequestHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and any loopback address (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class DevServer(Server):

@@ -90,10 +90,9 @@ class RequestLifecycle:
         self.logger = logger
         self.server_timing = bool(app.config.get("SERVER_TIMING", True))
         self.user_agent_max = int(app.config.get("USER_AGENT_MAX_CHARS", 200))
-        # Watching must not move the needle: the scrape and the dashboard are not counted.
-        self.uncounted_endpoints = {
-            "ops.metrics", "dashboard.page", "dashboard.data", "dashboard.static",
-        }
+        # Watching must not move the needle: the scrape is not counted, nor any endpoint a
+        # blueprint adds here (the dashboard does).
+        self.uncounted_endpoints = {"ops.metrics"}
         # The last counted requests for the dashboard, (time, id, method, route, status,
         # seconds): one bounded, thread-safe append per request.
         self.recent: deque[tuple[float, str, str, str, int, float]] = deque(

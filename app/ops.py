@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
-
 from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
+
+from .access import token_presented
 
 __all__ = ["ops"]
 
@@ -32,7 +32,7 @@ def readyz() -> ResponseReturnValue:
 def metrics() -> ResponseReturnValue:
     """Prometheus text, or OpenMetrics when ``Accept`` asks for it; bearer token if configured."""
     token = current_app.config.get("METRICS_TOKEN")
-    if token and not _bearer_matches(token):
+    if token and not token_presented(token):
         raise Unauthorized(
             "This endpoint needs 'Authorization: Bearer <METRICS_TOKEN>'.",
             www_authenticate=WWWAuthenticate("bearer", {"realm": "metrics"}),
@@ -41,11 +41,3 @@ def metrics() -> ResponseReturnValue:
         request.headers.get("Accept")
     )
     return Response(body, content_type=content_type)
-
-
-def _bearer_matches(token: str) -> bool:
-    """Compare the presented bearer token with ``token`` in constant time."""
-    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(presented.strip().encode(), token.encode())

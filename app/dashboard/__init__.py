@@ -5,25 +5,27 @@ app's own metrics registry (the aggregated view of every worker in multiprocess 
 the lifecycle's ring of recent requests (per process). The page polls it and draws its
 charts with the hand-written script in ``static/``; no remote asset is loaded.
 
-Its endpoints are not counted in the HTTP metrics (see ``RequestLifecycle``). When
+Its endpoints are not counted in the HTTP metrics (it adds them to the lifecycle's
+``uncounted_endpoints`` when registered). When
 ``METRICS_TOKEN`` is set it needs that token, as a bearer token or as the password of the
 browser's Basic prompt; it is registered only when ``DASHBOARD_ENABLED`` (off in production).
 """
 
 from __future__ import annotations
 
-import hmac
 import os
 import time
 from typing import Any, Iterable
 
 from flask import Blueprint, current_app, render_template, request
+from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
+from ..access import token_presented
 from .snapshot import snapshot
 
 __all__ = ["ENDPOINTS", "dashboard"]
@@ -37,11 +39,17 @@ dashboard = Blueprint(
 )
 
 
+@dashboard.record_once
+def not_counted(state: BlueprintSetupState) -> None:
+    """Watching must not move the needle: the dashboard's requests are not counted."""
+    state.app.extensions["hookwatch"].uncounted_endpoints.update(ENDPOINTS)
+
+
 @dashboard.before_request
 def require_token() -> None:
     """With ``METRICS_TOKEN`` set, every dashboard request must present it."""
     token = current_app.config.get("METRICS_TOKEN")
-    if token and not _token_presented(token):
+    if token and not token_presented(token, basic_allowed=True):
         raise Unauthorized(
             "The dashboard needs the METRICS_TOKEN: 'Authorization: Bearer <token>', "
             "or any user name with the token as password.",
@@ -70,12 +78,3 @@ def _families(metrics: Any) -> Iterable[Metric]:
     if metrics.multiprocess:
         return MultiProcessCollector(None).collect()
     return metrics.registry.collect()
-
-
-def _token_presented(token: str) -> bool:
-    """Compare a bearer token or a Basic password with ``token`` in constant time."""
-    auth = request.authorization
-    if auth is None:
-        return False
-    presented = auth.token if auth.type == "bearer" else auth.password
-    return hmac.compare_digest((presented or "").encode(), token.encode())

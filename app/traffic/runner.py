@@ -7,7 +7,6 @@ request is exactly one request on the server (``/redirect`` is recorded as its 3
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import socket
 import threading
 import time
@@ -15,9 +14,10 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
+from ..access import is_loopback
 from .plan import Plan, PlannedRequest
 
-__all__ = ["Result", "Runner", "TargetError", "Target", "check_target", "is_loopback"]
+__all__ = ["Result", "Runner", "TargetError", "Target", "check_target"]
 
 USER_AGENT = "hookwatch-traffic/1"
 
@@ -53,16 +53,6 @@ class Result:
     status: int | None
     seconds: float
     error: str | None = None
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def parse_target(base_url: str) -> Target:
