@@ -58,16 +58,22 @@ class Config:
 
 
 class DevelopmentConfig(Config):
+    """Console logs, a dev-only secret key, the dashboard on."""
+
     NAME = "development"
 
 
 class TestingConfig(Config):
+    """Exceptions propagate to the test; JSON logs, for tests to parse."""
+
     NAME = "testing"
     TESTING = True
     LOG_FORMAT = "json"
 
 
 class ProductionConfig(Config):
+    """JSON logs, secure cookies, no dashboard unless asked; SECRET_KEY is required."""
+
     NAME = "production"
     SECRET_KEY = None
     LOG_FORMAT = "json"

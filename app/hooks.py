@@ -309,6 +309,9 @@ class HookwatchFlask(Flask):
     """Flask that runs hookwatch's steps first and last, and stamps the view's start and end."""
 
     def preprocess_request(self) -> Any:
+        """Run our ``before_request`` first of all, then Flask's URL value preprocessors and
+        ``before_request`` functions unless ours answered (a failed warm-up's 503). Stamps
+        the end of the before phase however it ends."""
         early_response = self.extensions["hookwatch"].before_request()
         try:
             if early_response is not None:
@@ -318,12 +321,19 @@ class HookwatchFlask(Flask):
             RequestLifecycle.mark("before_done")
 
     def dispatch_request(self) -> Any:
+        """Run the view; stamp its end, whether it returned or raised."""
         try:
             return super().dispatch_request()
         finally:
             RequestLifecycle.mark("view_done")
 
     def process_response(self, response: Response) -> Response:
+        """Run the ``after_request`` functions and save the session, then our
+        ``after_request`` last, on the response that goes out.
+
+        If an ``after_request`` function raises, Flask makes a 500 page and comes back here;
+        if one raises again on that page, it is reported on stderr instead of a second line.
+        """
         lifecycle = self.extensions["hookwatch"]
         try:
             response = super().process_response(response)
@@ -336,10 +346,13 @@ class HookwatchFlask(Flask):
         return lifecycle.after_request(response)
 
     def handle_exception(self, e: Exception) -> Any:
+        """Flask's unhandled-exception path, noted on ``g`` for :meth:`process_response`."""
         g.setdefault(_HANDLING_ERROR, True)
         return super().handle_exception(e)
 
     def do_teardown_request(self, *args: Any) -> None:
+        """Run the ``teardown_request`` functions, then ours, always: Flask skips the rest
+        of them when one raises, and ours must record the 500 the server then answers."""
         exc = args[0] if args else sys.exc_info()[1]
         failure: BaseException | None = None
         try:
