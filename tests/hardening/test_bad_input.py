@@ -141,6 +141,12 @@ CASES = [
     Case("/user/ with HTML/JS", req("/user/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E"), 200,
          req("/user/ada"), check="html_escaped"),
     Case("/user/ with a 4 KiB name", req("/user/" + "n" * 4096), 200, req("/user/ada")),
+    # Session cookies that do not verify: a new session, a warning without the value.
+    *[Case(f"session cookie {label}", req("/context", headers=[("Cookie", f"session={value}")]),
+           200, req("/context"), forbidden=(value,),
+           events=("context_visited", "session_cookie_rejected"))
+      for label, value in (("garbage", "not-a-signed-cookie-at-all"),
+                           ("tampered", "eyJ2aXNpdHMiOjk5OX0.aSgvQw.Zm9yZ2VkLXNpZ25hdHVyZS0xMjM"))],
 ]
 
 
