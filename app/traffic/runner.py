@@ -125,33 +125,27 @@ class Runner:
         self._sequence: Iterator[PlannedRequest] = iter(plan)
         self._failures_in_a_row = 0
         self._started = 0.0
-        self._threads: list[threading.Thread] = []
+        # Workers count themselves out here. Waiting on an Event, not Thread.join: on
+        # Python 3.11 a join interrupted by Ctrl-C marks a still running thread as finished,
+        # and the summary would then miss the requests still in flight.
+        self._working = 0
+        self._all_done = threading.Event()
 
     # -- control ------------------------------------------------------------------------
     def start(self) -> None:
         """Start the worker threads and return; see :meth:`wait` and :meth:`stop`."""
         self._started = self.clock()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"traffic-{n}", daemon=True)
-            for n in range(self.concurrency)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._working = self.concurrency
+        for n in range(self.concurrency):
+            threading.Thread(target=self._work, name=f"traffic-{n}", daemon=True).start()
 
     def stop(self) -> None:
         """Ask the threads to stop after their current request."""
         self._stop.set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for every thread; True when all have finished."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        return not self.running
-
-    @property
-    def running(self) -> bool:
-        return any(thread.is_alive() for thread in self._threads)
+        """Wait for every thread to finish its last request; True when all have."""
+        return self._all_done.wait(timeout)
 
     @property
     def elapsed(self) -> float:
@@ -176,14 +170,20 @@ class Runner:
             return index, next(self._sequence), due
 
     def _work(self) -> None:
-        while (claimed := self._next()) is not None:
-            index, planned, due = claimed
-            delay = due - self.clock()
-            if delay > 0 and self._stop.wait(delay):
-                return  # stopped while waiting: this one is never sent
-            result = self._send(index, planned)
-            self._track_failures(result)
-            self.on_result(result)
+        try:
+            while (claimed := self._next()) is not None:
+                index, planned, due = claimed
+                delay = due - self.clock()
+                if delay > 0 and self._stop.wait(delay):
+                    return  # stopped while waiting: this one is never sent
+                result = self._send(index, planned)
+                self._track_failures(result)
+                self.on_result(result)
+        finally:
+            with self._lock:
+                self._working -= 1
+                if self._working == 0:
+                    self._all_done.set()
 
     def _send(self, index: int, planned: PlannedRequest) -> Result:
         target = self.target
