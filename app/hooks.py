@@ -4,15 +4,15 @@
 on who registered a hook first:
 
 1. ``before_request``, first of all (before URL value preprocessors and every other
-   ``before_request`` function): warm up once per process, then accept or mint the request
-   id, start the clock, bind the log context, raise the in-flight gauge.
+   ``before_request`` function): accept or mint the request id and bind the log context,
+   warm up once per process, then start the clock and raise the in-flight gauge.
 2. Other ``before_request`` functions, then the view; Flask has no hook between the two, so
    the ends of ``preprocess_request`` and ``dispatch_request`` are stamped.
 3. Other ``after_request`` functions and the session save, then ours, last, on the final
-   response: ``X-Request-ID``, ``Server-Timing``, the request metrics.
+   response: ``X-Request-ID``, ``Server-Timing``, its status and size noted.
 4. Other ``teardown_request`` functions, then ours, always, even if one of them raised (Flask
-   skips the rest when a teardown raises): one log line, the request counted as 500 if step 3
-   never ran, the in-flight gauge lowered, the log context cleared.
+   skips the rest when a teardown raises): the request counted once (as 500 if step 3 never
+   ran or a teardown raised), one log line, the in-flight gauge lowered, the context cleared.
 
 No step of ours raises: a failure in logging or metrics is reported on stderr and the
 response still goes out.
