@@ -70,17 +70,20 @@ def _renderer(log_format: str, stream: TextIO) -> list[Processor]:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # SGR: colours and bold, nothing else
 
 
 def escape_control_characters(_logger: Any, _name: str, event_dict: Any) -> Any:
-    """Write control characters in string values as escapes (``\\n``, ``\\x1b``).
+    """Drop colour codes, and write other control characters in string values as escapes
+    (``\\n``, ``\\x1b[2J``).
 
     In console output a crafted value (a path with ``%0a``, a header with ESC) could otherwise
-    end the line and forge the next one, or recolour the terminal.
+    end the line and forge the next one, or take over the terminal. Colour codes are dropped
+    rather than escaped: they cannot forge a line, and werkzeug's banner is full of them.
     """
     for key, value in event_dict.items():
         if isinstance(value, str) and _CONTROL.search(value):
-            event_dict[key] = _CONTROL.sub(_escape, value)
+            event_dict[key] = _CONTROL.sub(_escape, _COLOUR.sub("", value))
     return event_dict
 
 

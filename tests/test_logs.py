@@ -94,3 +94,15 @@ class TestConsoleTracebacks:
         assert "RuntimeError: boom" in text
         assert "very-secret-cookie" not in text
         assert "locals" not in text
+
+
+class TestConsoleEscaping:
+    def test_colours_dropped_other_controls_escaped(self) -> None:
+        """Colour codes vanish (werkzeug's banner stays readable), a newline or a cursor
+        command is written as an escape, so one event stays one line."""
+        stream = io.StringIO()
+        configure_logging("console", "INFO", stream)
+        logging.getLogger("werkzeug").info("\x1b[31m\x1b[1mWARNING\x1b[0m\n * Running\x1b[2J")
+        [line] = stream.getvalue().splitlines()
+        assert "WARNING\\n * Running\\x1b[2J" in line
+        assert "[31m" not in line and "\x1b" not in line
