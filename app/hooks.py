@@ -37,9 +37,6 @@ __all__ = ["HookwatchFlask", "RequestLifecycle", "RequestState", "init_app"]
 
 _STATE = "hookwatch_state"  # attribute on flask.g, prefixed as extensions should
 _HANDLING_ERROR = "hookwatch_handling_error"  # set on flask.g while Flask makes a 500 page
-# Endpoints that answer even while the warm-up fails: liveness, readiness (which says so
-# itself) and the scrape, so Prometheus sees the failure instead of a dead target.
-WARMUP_EXEMPT = frozenset({"ops.healthz", "ops.readyz", "ops.metrics"})
 
 
 def _current_state() -> RequestState | None:
@@ -58,13 +55,13 @@ class RequestState:
         "request_id", "trace_id", "method", "route", "started", "before_done",
         "view_done", "after_done", "status", "response_bytes", "active", "counted",
     )
+    started: float  # set when the clock starts, after the warm-up
 
     def __init__(self, request_id: str, method: str, route: str) -> None:
         self.request_id = request_id
         self.trace_id: str | None = None
         self.method = method
         self.route = route
-        self.started = time.perf_counter()
         self.before_done: float | None = None
         self.view_done: float | None = None
         self.after_done: float | None = None
@@ -90,14 +87,17 @@ class RequestLifecycle:
         self.logger = logger
         self.server_timing = bool(app.config.get("SERVER_TIMING", True))
         self.user_agent_max = int(app.config.get("USER_AGENT_MAX_CHARS", 200))
+        self.exemplars = not metrics.multiprocess  # prometheus-client keeps none in files
         # Watching must not move the needle: the scrape is not counted, nor any endpoint a
         # blueprint adds here (the dashboard does).
         self.uncounted_endpoints = {"ops.metrics"}
-        # The last counted requests for the dashboard, (time, id, method, route, status,
-        # seconds): one bounded, thread-safe append per request.
-        self.recent: deque[tuple[float, str, str, str, int, float]] = deque(
-            maxlen=int(app.config.get("DASHBOARD_RECENT_REQUESTS", 20))
-        )
+        # Endpoints that answer even while the warm-up fails: liveness, readiness (which says
+        # so itself), the scrape and what a blueprint adds, so a failing warm-up shows on the
+        # dashboards instead of taking the target down.
+        self.warmup_exempt_endpoints = {"ops.healthz", "ops.readyz", "ops.metrics"}
+        # The last counted requests, (time, id, method, route, status, seconds), for the
+        # dashboard, which creates the bounded ring when it is registered; else None.
+        self.recent: deque[tuple[float, str, str, str, int, float]] | None = None
         self._reported: set[tuple[str, str]] = set()
 
     # 1. before_request ---------------------------------------------------------------------
@@ -107,23 +107,22 @@ class RequestLifecycle:
 
         If the warm-up failed, returns a 503 response: the request ends there, like a
         ``before_request`` function returning a value, and is still logged and counted.
-        Liveness, readiness and the scrape answer anyway, so a failing warm-up shows on the
-        dashboards instead of taking the target down. Never raises.
+        The endpoints in ``warmup_exempt_endpoints`` answer anyway. Never raises.
         """
         try:
             req = request._get_current_object()  # type: ignore[attr-defined]
             state = self._identify(req)
             warmup_error = self.warmup.ensure()  # its log lines carry the request id
             self._start(state)
+            if warmup_error is None:
+                return None
+            self.metrics.count_exception(state.route, type(warmup_error).__name__)
+            if req.endpoint in self.warmup_exempt_endpoints:
+                return None
+            return self._unavailable(warmup_error)
         except Exception as error:  # noqa: BLE001
             self.report_failure("before_request", error)
             return None
-        if warmup_error is None:
-            return None
-        self.metrics.count_exception(state.route, type(warmup_error).__name__)
-        if req.endpoint in WARMUP_EXEMPT:
-            return None
-        return self._unavailable(warmup_error)
 
     def _identify(self, req: Any) -> RequestState:
         """Accept or mint the request id; put it on ``g`` and in the log context."""
@@ -160,7 +159,10 @@ class RequestLifecycle:
             f"The application is warming up and its warm-up failed ({type(error).__name__});"
             " retry shortly."
         )
-        return self.app.handle_http_exception(unavailable)
+        try:
+            return self.app.handle_http_exception(unavailable)
+        except Exception:  # noqa: BLE001 - the error page itself may be what the warm-up lacks
+            return unavailable.get_response()
 
     # 2. view phase marks (called by HookwatchFlask) ----------------------------------------
     @staticmethod
@@ -184,7 +186,9 @@ class RequestLifecycle:
         return response
 
     def _finish_response(self, state: RequestState, response: Response) -> None:
-        now = state.after_done = time.perf_counter()
+        now = time.perf_counter()
+        state.status = response.status_code
+        state.response_bytes = response.calculate_content_length()
         # add(), not item assignment: these headers are ours alone, and assignment first
         # scans every header to remove an earlier one (three times the cost).
         headers = response.headers
@@ -196,11 +200,10 @@ class RequestLifecycle:
                 f"before;dur={before * 1000:.3f}, view;dur={view * 1000:.3f}, "
                 f"after;dur={after * 1000:.3f}, total;dur={(now - state.started) * 1000:.3f}",
             )
-        state.status = response.status_code
-        state.response_bytes = response.calculate_content_length()
+        state.after_done = now
 
     # 4. teardown_request -------------------------------------------------------------------
-    def teardown_request(self, error: BaseException | None, teardown_failed: bool = False) -> None:
+    def teardown_request(self, error: BaseException | None, teardown_failed: bool) -> None:
         """Count the request once and write its one log line. Runs after every
         ``teardown_request`` function. Never raises.
 
@@ -216,17 +219,19 @@ class RequestLifecycle:
                 # Pushing the request context failed before our first step ran.
                 method = method_label(request.environ["REQUEST_METHOD"])
                 state = RequestState(new_request_id(), method, "")
+                state.started = time.perf_counter()
                 state.counted = False
-            self._teardown(state, error, teardown_failed)
+            self._teardown(state, request._get_current_object(), error,  # type: ignore[attr-defined]
+                           teardown_failed)
         except Exception as failure:  # noqa: BLE001
             self.report_failure("teardown_request", failure)
         finally:
             structlog.contextvars.clear_contextvars()
 
-    def _teardown(self, state: RequestState, error: BaseException | None,
+    def _teardown(self, state: RequestState, req: Any, error: BaseException | None,
                   teardown_failed: bool) -> None:
         now = time.perf_counter()
-        if state.after_done is None or teardown_failed:
+        if state.status is None or teardown_failed:
             state.status = 500  # no response of the app's went out: the server answers 500
         # The request's time is up to the response; the teardown phase is timed on its own.
         done = state.after_done if state.after_done is not None else now
@@ -234,15 +239,15 @@ class RequestLifecycle:
             if state.active is not None:
                 state.active.dec()
             if state.counted:
-                self._record(state, done - state.started, now, error)
+                self._record(state, req, done - state.started, now, error)
         finally:
             # Metrics trouble (reported by teardown_request) must not cost the request its line.
-            if state.counted:
+            if state.counted and self.recent is not None:
                 self.recent.append((time.time(), state.request_id, state.method, state.route,
                                     state.status, done - state.started))
-            self._log(state, done - state.started, error)
+            self._log(state, req, done - state.started, error)
 
-    def _record(self, state: RequestState, seconds: float, now: float,
+    def _record(self, state: RequestState, req: Any, seconds: float, now: float,
                 error: BaseException | None) -> None:
         """Count the request, once: duration, body sizes, phases, and the exception if any."""
         metrics = self.metrics
@@ -255,20 +260,19 @@ class RequestLifecycle:
         finished = state.after_done or state.view_done or state.before_done or state.started
         phase["teardown"].observe(now - finished)
         exemplar = None
-        if not metrics.multiprocess:
+        if self.exemplars:
             exemplar = {"request_id": state.request_id}
             if state.trace_id is not None:
                 exemplar["trace_id"] = state.trace_id
         metrics.observe_request(
             state.method, state.route, state.status, seconds,
-            request._get_current_object().content_length or 0,  # type: ignore[attr-defined]
-            state.response_bytes, exemplar,
+            req.content_length or 0, state.response_bytes, exemplar,
         )
         if error is not None:
             metrics.count_exception(state.route, type(error).__name__)
 
-    def _log(self, state: RequestState, duration: float, error: BaseException | None) -> None:
-        req = request._get_current_object()  # type: ignore[attr-defined]
+    def _log(self, state: RequestState, req: Any, duration: float,
+             error: BaseException | None) -> None:
         fields: dict[str, Any] = {
             "request_id": state.request_id,
             "method": req.method,

@@ -11,6 +11,7 @@ import pytest
 from flask import Flask, g
 from freezegun import freeze_time
 
+from app.hooks import RequestState
 from tests.conftest import sample, scrape
 
 
@@ -450,3 +451,44 @@ class TestCardinality:
         routes = {dict(labels).get("http_route") for name, labels in samples
                   if name == "http_server_request_duration_seconds_count"}
         assert "/metrics" not in routes
+
+
+class TestOwnFailures:
+    def test_after_request_failing_midway_keeps_the_line_and_the_count(
+        self, make_app, logs, monkeypatch, capfd
+    ) -> None:
+        """If our after_request breaks after noting the status, the response still goes out
+        and the request is still counted and logged, with the status the client got."""
+        app = make_app()
+
+        def broken_phases(self: Any, now: float) -> tuple[float, float, float]:
+            raise ArithmeticError("phases broke")
+
+        monkeypatch.setattr(RequestState, "phases", broken_phases)
+        response = app.test_client().get("/")
+        assert response.status_code == 200 and response.headers["X-Request-ID"]
+        [line] = logs.requests
+        assert (line["event"], line["status"]) == ("request_finished", 200)
+        registry = app.extensions["hookwatch"].metrics.registry
+        assert registry.get_sample_value("http_server_request_duration_seconds_count", {
+            "http_request_method": "GET", "http_route": "/",
+            "http_response_status_code": "200"}) == 1
+        assert "after_request failed: ArithmeticError" in capfd.readouterr().err
+
+    def test_broken_error_page_still_gives_the_warmup_503(self, make_app, logs) -> None:
+        """A failed warm-up whose error page cannot render either still answers a plain 503,
+        logged and counted."""
+        app = make_app()
+
+        @app.extensions["hookwatch"].warmup.register
+        def broken() -> None:
+            raise ConnectionError("cache down")
+
+        @app.errorhandler(503)
+        def broken_page(error: Exception) -> Any:
+            raise LookupError("template missing")
+
+        response = app.test_client().get("/")
+        assert response.status_code == 503
+        [line] = logs.requests
+        assert line["status"] == 503

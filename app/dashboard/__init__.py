@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from typing import Any, Iterable
 
 from flask import Blueprint, current_app, render_template, request
@@ -40,9 +41,14 @@ dashboard = Blueprint(
 
 
 @dashboard.record_once
-def not_counted(state: BlueprintSetupState) -> None:
-    """Watching must not move the needle: the dashboard's requests are not counted."""
-    state.app.extensions["hookwatch"].uncounted_endpoints.update(ENDPOINTS)
+def attach(state: BlueprintSetupState) -> None:
+    """Tell the lifecycle about the dashboard: keep a ring of the last requests; do not count
+    the dashboard's own requests (watching must not move the needle); answer them while a
+    warm-up fails, so the page can show it."""
+    lifecycle = state.app.extensions["hookwatch"]
+    lifecycle.recent = deque(maxlen=int(state.app.config["DASHBOARD_RECENT_REQUESTS"]))
+    lifecycle.uncounted_endpoints.update(ENDPOINTS)
+    lifecycle.warmup_exempt_endpoints.update(ENDPOINTS)
 
 
 @dashboard.before_request
