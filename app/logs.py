@@ -74,16 +74,18 @@ _COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # SGR: colours and bold, nothing else
 
 
 def escape_control_characters(_logger: Any, _name: str, event_dict: Any) -> Any:
-    """Drop colour codes, and write other control characters in string values as escapes
-    (``\\n``, ``\\x1b[2J``).
+    """Write control characters in string values as escapes (``\\n``, ``\\x1b[2J``).
 
     In console output a crafted value (a path with ``%0a``, a header with ESC) could otherwise
-    end the line and forge the next one, or take over the terminal. Colour codes are dropped
-    rather than escaped: they cannot forge a line, and werkzeug's banner is full of them.
+    end the line and forge the next one, or take over the terminal. Only in the message
+    itself are colour codes dropped instead: werkzeug's banner is full of them; a value such
+    as a path keeps them, escaped, so it is logged as it was sent.
     """
     for key, value in event_dict.items():
         if isinstance(value, str) and _CONTROL.search(value):
-            event_dict[key] = _CONTROL.sub(_escape, _COLOUR.sub("", value))
+            if key == "event":
+                value = _COLOUR.sub("", value)
+            event_dict[key] = _CONTROL.sub(_escape, value)
     return event_dict
 
 
@@ -125,9 +127,9 @@ class _GuardedSink:
 def configure_logging(log_format: str, level: str, stream: TextIO | None = None) -> Any:
     """Route structlog and stdlib logging to ``stream`` (default stdout) in ``log_format``.
 
-    Returns the logger for hookwatch's own events (the per-request line, warm-up): the same
-    renderer and stream, with a short chain and no context merge, since each of those events
-    carries its own fields; it costs about a third of the general path. Safe to call again:
+    Returns the logger for the per-request line (and the forking server's start-up line):
+    the same renderer and stream, with a short chain and no context merge, since that line
+    carries its request id and trace id as fields. Safe to call again:
     the handler installed by an earlier call is replaced, not doubled.
     """
     stream = sys.stdout if stream is None else stream
@@ -146,7 +148,6 @@ def configure_logging(log_format: str, level: str, stream: TextIO | None = None)
             foreign_pre_chain=[
                 *_shared_processors(),
                 structlog.stdlib.add_logger_name,
-                structlog.stdlib.ExtraAdder(),
             ],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
         )
@@ -165,6 +166,6 @@ def configure_logging(log_format: str, level: str, stream: TextIO | None = None)
     return own.bind(logger="hookwatch")
 
 
-def get_logger(**initial: Any) -> Any:
+def get_logger() -> Any:
     """Return a structlog logger bound now, so it uses the configuration made last."""
-    return structlog.get_logger().bind(logger="hookwatch", **initial)
+    return structlog.get_logger().bind(logger="hookwatch")
