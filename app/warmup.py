@@ -35,7 +35,6 @@ class Warmup:
         self.on_finished = on_finished
         self.on_failed = on_failed
         self.done = False
-        self.duration: float | None = None
         self._lock = threading.Lock()
         self._failed_runs = 0
         self._last_error: BaseException | None = None
@@ -68,15 +67,13 @@ class Warmup:
         try:
             for function in self.functions:
                 function()
-            duration = time.perf_counter() - started
-            self.on_finished(duration)
+            self.on_finished(time.perf_counter() - started)
         except Exception as error:  # noqa: BLE001 - reported to the caller, never raised
             self._last_error = error
             self._failed_runs += 1  # only now, so threads that waited on this run see it
             with contextlib.suppress(Exception):  # a failing report must not hide the error
                 self.on_failed(error)
             return error
-        self.duration = duration
         self._last_error = None
         self.done = True
         return None

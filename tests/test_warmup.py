@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from app.warmup import Warmup
+
+
+class CountingLock:
+    """A lock that counts the threads that came to take it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self.callers = 0
+
+    def __enter__(self) -> None:
+        with self._count_lock:
+            self.callers += 1
+        self._lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
 
 
 class TestWarmup:
     def test_runs_functions_in_order_once(self) -> None:
         """Registered functions run in order, and only on the first ensure()."""
         calls: list[str] = []
-        warmup = Warmup()
+        durations: list[float] = []
+        warmup = Warmup(on_finished=durations.append)
         warmup.register(lambda: calls.append("a"))
         warmup.register(lambda: calls.append("b"))
         assert warmup.ensure() is None
         assert warmup.ensure() is None
         assert calls == ["a", "b"]
-        assert warmup.done and warmup.duration is not None
+        assert warmup.done and len(durations) == 1 and durations[0] >= 0
 
     def test_failure_is_returned_reported_and_retried(self) -> None:
         """A failed run returns its error, calls on_failed, and the next ensure() retries."""
@@ -51,6 +70,7 @@ class TestWarmup:
             release.wait(5)
             raise RuntimeError("down")
 
+        lock = warmup._lock = CountingLock()  # to know when the waiters are queued
         results: list[object] = []
         first = threading.Thread(target=lambda: results.append(warmup.ensure()))
         first.start()
@@ -58,6 +78,9 @@ class TestWarmup:
         waiters = [threading.Thread(target=lambda: results.append(warmup.ensure())) for _ in range(4)]
         for thread in waiters:
             thread.start()
+        deadline = time.monotonic() + 5
+        while lock.callers < 5 and time.monotonic() < deadline:  # the first run, 4 waiters
+            time.sleep(0.01)
         release.set()
         for thread in (first, *waiters):
             thread.join(5)

@@ -13,12 +13,13 @@ from typing import Any, Iterable
 
 from prometheus_client.metrics_core import Metric
 
+from ..metrics import PHASES
+
 __all__ = ["RecentRequest", "histogram_quantile", "snapshot"]
 
 QUANTILES = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
 DURATION = "http_server_request_duration_seconds"
 PHASE = "hookwatch_request_phase_duration_seconds"
-PHASE_ORDER = ("before_request", "view", "after_request", "teardown")
 
 # What the lifecycle appends to its ring for every counted request, in teardown.
 RecentRequest = tuple[float, str, str, str, int, float]  # time, id, method, route, status, s
@@ -115,7 +116,7 @@ def _phases(tally: _Tally) -> list[dict[str, Any]]:
         "total_s": round(tally.phase_seconds[phase], 6),
         "mean_ms": _ms(tally.phase_seconds[phase] / tally.phase_count[phase])
         if tally.phase_count[phase] else None,
-    } for phase in PHASE_ORDER]
+    } for phase in PHASES]
 
 
 def _recent(ring: Iterable[RecentRequest]) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter, defaultdict
-from typing import Any, Iterable
+from typing import Any
 
 from rich.table import Table
 
@@ -54,10 +54,6 @@ class Summary:
             self._latencies[(result.planned.route, result.status)].append(result.seconds)
             if result.error is not None:
                 self.errors[result.error] += 1
-
-    def add_all(self, results: Iterable[Result]) -> None:
-        for result in results:
-            self.add(result)
 
     def status_text(self) -> str:
         """``"2xx 120  4xx 9  5xx 4"`` with rich colour markup, for the progress bar."""

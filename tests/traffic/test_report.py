@@ -11,6 +11,11 @@ def result(route: str, status: int | None, ms: float, error: str | None = None) 
     return Result(0, PlannedRequest("x", route or "/nowhere", route), status, ms / 1000, error)
 
 
+def add_all(summary: Summary, results: list[Result]) -> None:
+    for one in results:
+        summary.add(one)
+
+
 class TestPercentile:
     def test_nearest_rank(self):
         values = [float(v) for v in range(1, 101)]
@@ -27,7 +32,7 @@ class TestSummary:
     def test_rows_by_route_and_status(self):
         """One row per (route, status), with its count and percentiles in milliseconds."""
         summary = Summary()
-        summary.add_all([result("/", 200, 1), result("/", 200, 3), result("/", 500, 9),
+        add_all(summary, [result("/", 200, 1), result("/", 200, 3), result("/", 500, 9),
                          result("", 404, 2)])
         rows = {(row["route"], row["status"]): row for row in summary.rows()}
         assert rows[("/", 200)]["count"] == 2
@@ -51,6 +56,6 @@ class TestSummary:
     def test_table_renders(self):
         """The rich table has a row per route and status plus the overall line."""
         summary = Summary()
-        summary.add_all([result("/", 200, 1), result("", 404, 2)])
+        add_all(summary, [result("/", 200, 1), result("", 404, 2)])
         table = summary.table("t")
         assert table.row_count == 3
