@@ -3,7 +3,7 @@
 - ``bare``: plain :class:`flask.Flask`, the ``main`` and ``errors`` blueprints, no hooks.
 - ``hookwatch``: ``create_app("production")`` with everything on, JSON log lines to a file.
 - ``exporter``: the bare app plus ``prometheus_flask_exporter.PrometheusMetrics`` defaults
-  (a benchmark-only dependency: see requirements-bench.txt).
+  (a test dependency, pinned in requirements-dev.txt, for the benchmark and its smoke test).
 
 Every factory takes no required argument so gunicorn can load it as ``benchmarks.apps:bare()``.
 """
