@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Manage hookwatch with Flask-Script-NG: ``python manage.py runserver|shell|routes``.
+"""Manage hookwatch with Flask-Script-NG: ``python manage.py runserver|shell|routes|traffic``.
 
 ``python manage.py -?`` lists the commands; ``python manage.py COMMAND -?`` explains one.
 """
