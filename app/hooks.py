@@ -29,6 +29,7 @@ import structlog
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import ServiceUnavailable
 
+from .logs import FailureReporter
 from .metrics import Metrics, method_label
 from .request_id import accept_request_id, new_request_id, parse_traceparent
 from .warmup import Warmup
@@ -53,7 +54,8 @@ class RequestState:
 
     __slots__ = (
         "request_id", "trace_id", "method", "route", "started", "before_done",
-        "view_done", "after_done", "status", "response_bytes", "active", "counted",
+        "view_done", "after_done", "phase_seconds", "status", "response_bytes", "active",
+        "counted",
     )
     started: float  # set when the clock starts, after the warm-up
 
@@ -65,6 +67,8 @@ class RequestState:
         self.before_done: float | None = None
         self.view_done: float | None = None
         self.after_done: float | None = None
+        # before_request, view and after_request seconds, once our after_request ran
+        self.phase_seconds: tuple[float, float, float] | None = None
         self.status: int | None = None
         self.response_bytes: int | None = None
         self.active: Any = None
@@ -98,7 +102,7 @@ class RequestLifecycle:
         # The last counted requests, (time, id, method, route, status, seconds), for the
         # dashboard, which creates the bounded ring when it is registered; else None.
         self.recent: deque[tuple[float, str, str, str, int, float]] | None = None
-        self._reported: set[tuple[str, str]] = set()
+        self.report_failure = FailureReporter().report  # (where, error): once on stderr
 
     # 1. before_request ---------------------------------------------------------------------
     def before_request(self) -> Response | None:
@@ -193,8 +197,8 @@ class RequestLifecycle:
         # scans every header to remove an earlier one (three times the cost).
         headers = response.headers
         headers.add("X-Request-ID", state.request_id)
+        before, view, after = state.phase_seconds = state.phases(now)
         if self.server_timing:
-            before, view, after = state.phases(now)
             headers.add(
                 "Server-Timing",
                 f"before;dur={before * 1000:.3f}, view;dur={view * 1000:.3f}, "
@@ -252,8 +256,8 @@ class RequestLifecycle:
         """Count the request, once: duration, body sizes, phases, and the exception if any."""
         metrics = self.metrics
         phase = metrics.phase_children
-        if state.after_done is not None:
-            before, view, after = state.phases(state.after_done)
+        if state.phase_seconds is not None:
+            before, view, after = state.phase_seconds
             phase["before_request"].observe(before)
             phase["view"].observe(view)
             phase["after_request"].observe(after)
@@ -296,17 +300,6 @@ class RequestLifecycle:
             self.logger.warning("request_finished", **fields)
         else:
             self.logger.info("request_finished", **fields)
-
-    def report_failure(self, where: str, error: BaseException) -> None:
-        """Report a failure of our own hooks on stderr, once per place and error type."""
-        key = (where, type(error).__name__)
-        if key in self._reported:
-            return
-        self._reported.add(key)
-        try:
-            print(f"hookwatch: {where} failed: {error!r}", file=sys.__stderr__, flush=True)
-        except Exception:  # noqa: BLE001 - stderr itself is gone; nothing left to tell
-            pass
 
 
 class HookwatchFlask(Flask):

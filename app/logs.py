@@ -17,7 +17,7 @@ import orjson
 import structlog
 from structlog.typing import Processor
 
-__all__ = ["configure_logging", "get_logger", "json_dumps"]
+__all__ = ["FailureReporter", "configure_logging", "get_logger", "json_dumps"]
 
 _HANDLER_MARK = "_hookwatch_handler"
 
@@ -93,35 +93,43 @@ def _escape(match: re.Match[str]) -> str:
     return repr(match.group())[1:-1]
 
 
+class FailureReporter:
+    """Tells stderr of a failure of our own (logging, metrics), once per place and error
+    type: the channel left when logging itself may be what failed."""
+
+    def __init__(self) -> None:
+        self._reported: set[tuple[str, str]] = set()
+
+    def report(self, where: str, error: BaseException) -> None:
+        key = (where, type(error).__name__)
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        try:
+            print(f"hookwatch: {where} failed: {error!r}", file=sys.__stderr__, flush=True)
+        except Exception:  # noqa: BLE001 - stderr itself is gone; nothing left to tell
+            pass
+
+
 class _GuardedSink:
-    """The log stream, with write failures (a closed or broken stdout) reported on stderr
-    once per error type instead of raised into the request that logged."""
+    """The log stream, with write failures (a closed or broken stdout) reported instead of
+    raised into the request that logged."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
-        self._reported: set[str] = set()
+        self._failures = FailureReporter()
 
     def write(self, text: str) -> None:
         try:
             self.stream.write(text)
         except Exception as error:  # noqa: BLE001
-            self._report(error)
+            self._failures.report("log sink (lines are lost)", error)
 
     def flush(self) -> None:
         try:
             self.stream.flush()
         except Exception as error:  # noqa: BLE001
-            self._report(error)
-
-    def _report(self, error: Exception) -> None:
-        if type(error).__name__ in self._reported:
-            return
-        self._reported.add(type(error).__name__)
-        try:
-            print(f"hookwatch: log sink failed, lines are lost: {error!r}",
-                  file=sys.__stderr__, flush=True)
-        except Exception:  # noqa: BLE001 - stderr is gone too; nothing left to tell
-            pass
+            self._failures.report("log sink (lines are lost)", error)
 
 
 def configure_logging(log_format: str, level: str, stream: TextIO | None = None) -> Any:
