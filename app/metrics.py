@@ -9,7 +9,7 @@ so a multiprocess server sets that variable before anything imports this module.
 from __future__ import annotations
 
 import platform
-from typing import Callable
+from typing import Callable, Iterable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -22,6 +22,7 @@ from prometheus_client import (
 )
 from prometheus_client import values
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 __all__ = [
@@ -174,6 +175,11 @@ class Metrics:
     def count_exception(self, route: str, error_type: str) -> None:
         """Count one exception that escaped a view or a hook."""
         self.exceptions.labels(route, error_type).inc()
+
+    def collect(self) -> Iterable[Metric]:
+        """Every metric family as ``/metrics`` serves it (merged over processes in
+        multiprocess mode)."""
+        return self._exposition_registry.collect()
 
     def render(self, accept: str | None) -> tuple[bytes, str]:
         """Return the exposition body and its content type, chosen by the ``Accept`` header."""

@@ -16,13 +16,10 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from typing import Any, Iterable
 
 from flask import Blueprint, current_app, render_template, request
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
-from prometheus_client.metrics_core import Metric
-from prometheus_client.multiprocess import MultiProcessCollector
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
@@ -75,12 +72,7 @@ def data() -> ResponseReturnValue:
     """The numbers the page draws, computed now."""
     lifecycle = current_app.extensions["hookwatch"]
     metrics = lifecycle.metrics
-    body = snapshot(_families(metrics), tuple(lifecycle.recent), time.time(),
+    body = snapshot(metrics.collect(), tuple(lifecycle.recent), time.time(),
                     pid=os.getpid(), multiprocess=metrics.multiprocess)
     return body, 200, {"Cache-Control": "no-store"}
 
-
-def _families(metrics: Any) -> Iterable[Metric]:
-    if metrics.multiprocess:
-        return MultiProcessCollector(None).collect()
-    return metrics.registry.collect()
