@@ -7,7 +7,6 @@ imported. That is why the variable is set here, at the top of the config file, w
 gunicorn executes in the master before any worker imports the app.
 """
 
-import glob
 import os
 import shutil
 import tempfile
@@ -38,10 +37,10 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 def on_starting(server):
-    """Start without old metric files: a previous run's would be summed in. Only ``*.db``
-    files go: the directory may be the user's, with other things in it."""
-    for path in glob.glob(os.path.join(_multiproc_dir, "*.db")):
-        os.remove(path)
+    """Start without an earlier run's metric files: they would be summed in."""
+    from app.multiproc import remove_metric_files
+
+    remove_metric_files(_multiproc_dir)
 
 
 def post_worker_init(worker):

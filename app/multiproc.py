@@ -43,6 +43,8 @@ __all__ = [
     "ProcessSlots",
     "current",
     "enable",
+    "metric_files",
+    "remove_metric_files",
     "requested_processes",
     "setup_from_argv",
 ]
@@ -130,12 +132,24 @@ class MultiprocessSetup:
 
     def files(self) -> list[str]:
         """The metric files in the directory, sorted by name."""
-        return sorted(glob.glob(os.path.join(self.directory, "*.db")))
+        return metric_files(self.directory)
 
     def cleanup(self) -> None:
         """Remove the directory if this setup created it; only in the process that did."""
         if self.owned and os.getpid() == self.owner_pid:
             shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def metric_files(directory: str) -> list[str]:
+    """prometheus-client's ``*.db`` files in ``directory``, sorted by name."""
+    return sorted(glob.glob(os.path.join(directory, "*.db")))
+
+
+def remove_metric_files(directory: str) -> None:
+    """Delete an earlier run's metric files, which would be summed in; nothing else (the
+    directory may be the user's)."""
+    for path in metric_files(directory):
+        os.remove(path)
 
 
 _current: MultiprocessSetup | None = None
@@ -156,8 +170,7 @@ def enable(processes: int) -> MultiprocessSetup:
     given = os.environ.get(ENV_DIR)
     directory = given or tempfile.mkdtemp(prefix="hookwatch-runserver-")
     os.makedirs(directory, exist_ok=True)
-    for path in glob.glob(os.path.join(directory, "*.db")):
-        os.remove(path)
+    remove_metric_files(directory)
     os.environ[ENV_DIR] = directory
     slots = ProcessSlots(processes)
     value_class = values.MultiProcessValue(process_identifier=slots)
