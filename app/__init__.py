@@ -13,7 +13,7 @@ from .config import check_config, load_config
 from .dashboard import dashboard
 from .hooks import HookwatchFlask, init_app
 from .logs import configure_logging, get_logger
-from .main import errors, main
+from .main import errors, main, security
 from .metrics import Metrics
 from .ops import ops
 from .sessions import LoggedSessionInterface
@@ -44,7 +44,7 @@ def create_app(config_name: str | None = None, **overrides: Any) -> HookwatchFla
     warmup = _build_warmup(app, metrics)
     init_app(app, metrics, warmup, request_logger)
 
-    for blueprint in (main, errors, ops):
+    for blueprint in (main, errors, security, ops):
         app.register_blueprint(blueprint)
     if settings.get("DASHBOARD_ENABLED"):
         app.register_blueprint(dashboard)

@@ -1,6 +1,7 @@
 """The variants under test, each a WSGI app serving the same lesson routes and templates.
 
-- ``bare``: plain :class:`flask.Flask`, the ``main`` and ``errors`` blueprints, no hooks.
+- ``bare``: plain :class:`flask.Flask` with the ``main``, ``errors`` and ``security`` blueprints
+  (the same routes, error pages and guards), no observability hooks.
 - ``hookwatch``: ``create_app("production")`` with everything on, JSON log lines to a file.
 - ``exporter``: the bare app plus ``prometheus_flask_exporter.PrometheusMetrics`` defaults
   (a test dependency, pinned in requirements-dev.txt, for the benchmark and its smoke test).
@@ -38,13 +39,13 @@ def bare(init: Callable[[Flask], None] | None = None) -> Flask:
     ``init(app)`` runs before the routes are added, as an extension's set-up would, so an
     extension's own ``/metrics`` rule takes precedence over the stub.
     """
-    from app.main import errors, main
+    from app.main import errors, main, security
 
     app = Flask("benchmarks.bare", template_folder=str(TEMPLATES))
     app.config.update(SECRET_KEY="benchmark-only")
     if init is not None:
         init(app)
-    for blueprint in (main, errors, _stub_ops()):
+    for blueprint in (main, errors, security, _stub_ops()):
         app.register_blueprint(blueprint)
     return app
 

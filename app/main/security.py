@@ -11,13 +11,13 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, request
+from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import NotImplemented as MethodNotImplemented
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .errors import errors
+__all__ = ["CONTENT_SECURITY_POLICY", "refuse_bad_requests", "security", "security_headers"]
 
-__all__ = ["CONTENT_SECURITY_POLICY", "refuse_bad_requests", "security_headers"]
+security = Blueprint("security", __name__)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -25,7 +25,7 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-@errors.before_app_request
+@security.before_app_request
 def refuse_bad_requests() -> None:
     """Raise 501 for a method not in upper case and 413 for a declared body over the limit."""
     if request.environ["REQUEST_METHOD"] != request.method:  # Werkzeug upper-cases it
@@ -37,7 +37,7 @@ def refuse_bad_requests() -> None:
             raise RequestEntityTooLarge()
 
 
-@errors.after_app_request
+@security.after_app_request
 def security_headers(response: Response) -> Response:
     """Add ``nosniff`` to every response and a CSP to HTML ones; returns ``response``."""
     headers = response.headers
