@@ -37,12 +37,12 @@ def create_app(config_name: str | None = None, **overrides: Any) -> HookwatchFla
     app = HookwatchFlask(__name__)
     app.session_interface = LoggedSessionInterface()
     app.config.from_mapping(settings)
-    request_logger = configure_logging(
+    request_log = configure_logging(
         settings["LOG_FORMAT"], settings["LOG_LEVEL"], settings.get("LOG_STREAM")
     )
     metrics = Metrics(settings.get("METRICS_REGISTRY") or CollectorRegistry(), __version__)
     warmup = _build_warmup(app, metrics)
-    init_app(app, metrics, warmup, request_logger)
+    init_app(app, metrics, warmup, request_log)
 
     for blueprint in (main, errors, security, ops):
         app.register_blueprint(blueprint)

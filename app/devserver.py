@@ -25,6 +25,7 @@ from werkzeug.serving import ForkingWSGIServer, WSGIRequestHandler
 
 from . import multiproc
 from .access import is_loopback
+from .logs import get_logger
 
 __all__ = ["DevServer", "QuietRequestHandler", "SlotForkingWSGIServer"]
 
@@ -138,7 +139,7 @@ def serve_forking(app: Flask, host: str, port: int, processes: int, handler: Any
     # to (and so copy) every page the child shares with this process.
     gc.collect()
     gc.freeze()
-    lifecycle.logger.info(
+    get_logger().info(
         "runserver_multiprocess", processes=processes, multiproc_dir=setup.directory,
         multiproc_dir_owned=setup.owned,
     )

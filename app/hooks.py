@@ -29,7 +29,7 @@ import structlog
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import ServiceUnavailable
 
-from .logs import FailureReporter
+from .logs import FailureReporter, RequestLog
 from .metrics import Metrics, method_label
 from .request_id import accept_request_id, new_request_id, parse_traceparent
 from .warmup import Warmup
@@ -84,11 +84,12 @@ class RequestState:
 class RequestLifecycle:
     """Our hooks, bound to one app's metrics, warm-up and logger."""
 
-    def __init__(self, app: Flask, metrics: Metrics, warmup: Warmup, logger: Any) -> None:
+    def __init__(self, app: Flask, metrics: Metrics, warmup: Warmup,
+                 request_log: RequestLog) -> None:
         self.app = app
         self.metrics = metrics
         self.warmup = warmup
-        self.logger = logger
+        self.request_log = request_log
         self.server_timing = bool(app.config.get("SERVER_TIMING", True))
         self.user_agent_max = int(app.config.get("USER_AGENT_MAX_CHARS", 200))
         self.exemplars = not metrics.multiprocess  # prometheus-client keeps none in files
@@ -254,26 +255,18 @@ class RequestLifecycle:
     def _record(self, state: RequestState, req: Any, seconds: float, now: float,
                 error: BaseException | None) -> None:
         """Count the request, once: duration, body sizes, phases, and the exception if any."""
-        metrics = self.metrics
-        phase = metrics.phase_children
-        if state.phase_seconds is not None:
-            before, view, after = state.phase_seconds
-            phase["before_request"].observe(before)
-            phase["view"].observe(view)
-            phase["after_request"].observe(after)
         finished = state.after_done or state.view_done or state.before_done or state.started
-        phase["teardown"].observe(now - finished)
         exemplar = None
         if self.exemplars:
             exemplar = {"request_id": state.request_id}
             if state.trace_id is not None:
                 exemplar["trace_id"] = state.trace_id
-        metrics.observe_request(
-            state.method, state.route, state.status, seconds,
-            req.content_length or 0, state.response_bytes, exemplar,
+        self.metrics.record_request(
+            state.method, state.route, state.status, seconds, req.content_length or 0,
+            state.response_bytes, exemplar, state.phase_seconds, now - finished,
         )
         if error is not None:
-            metrics.count_exception(state.route, type(error).__name__)
+            self.metrics.count_exception(state.route, type(error).__name__)
 
     def _log(self, state: RequestState, req: Any, duration: float,
              error: BaseException | None) -> None:
@@ -291,15 +284,15 @@ class RequestLifecycle:
         if state.trace_id is not None:
             fields["trace_id"] = state.trace_id
         if error is not None:
-            self.logger.error(
-                "request_failed", error_type=type(error).__name__, exc_info=error, **fields
-            )
+            fields["error_type"] = type(error).__name__
+            fields["exc_info"] = error
+            self.request_log.write("error", "request_failed", fields)
         elif state.status >= 500:
-            self.logger.error("request_finished", **fields)
+            self.request_log.write("error", "request_finished", fields)
         elif state.status >= 400:
-            self.logger.warning("request_finished", **fields)
+            self.request_log.write("warning", "request_finished", fields)
         else:
-            self.logger.info("request_finished", **fields)
+            self.request_log.write("info", "request_finished", fields)
 
 
 class HookwatchFlask(Flask):
@@ -364,10 +357,11 @@ class HookwatchFlask(Flask):
         """Do nothing: our ``request_failed`` line already carries the traceback."""
 
 
-def init_app(app: HookwatchFlask, metrics: Metrics, warmup: Warmup, logger: Any) -> RequestLifecycle:
+def init_app(app: HookwatchFlask, metrics: Metrics, warmup: Warmup,
+             request_log: RequestLog) -> RequestLifecycle:
     """Attach the lifecycle to ``app`` as ``app.extensions["hookwatch"]``."""
     if not isinstance(app, HookwatchFlask):
         raise TypeError("hookwatch needs the app to be a HookwatchFlask (see create_app)")
-    lifecycle = RequestLifecycle(app, metrics, warmup, logger)
+    lifecycle = RequestLifecycle(app, metrics, warmup, request_log)
     app.extensions["hookwatch"] = lifecycle
     return lifecycle

@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 
 import structlog
+from freezegun import freeze_time
 
 from app import create_app
-from app.logs import configure_logging, get_logger
+from app.logs import add_timestamp, configure_logging, get_logger
 
 
 class TestConfigureLogging:
@@ -56,6 +58,16 @@ class TestConfigureLogging:
         assert len(second.getvalue().splitlines()) == 1
 
 
+class TestTimestamps:
+    def test_microseconds_and_the_next_second(self) -> None:
+        """The cached date and time of day move on with the clock, to the microsecond."""
+        with freeze_time("2026-01-01T23:59:59.999999") as clock:
+            first = add_timestamp(None, "info", {})["timestamp"]
+            clock.tick(0.000001)
+            second = add_timestamp(None, "info", {})["timestamp"]
+        assert (first, second) == ("2026-01-01T23:59:59.999999Z", "2026-01-02T00:00:00.000000Z")
+
+
 class TestAppLogFormats:
     def test_production_logs_json(self, monkeypatch) -> None:
         """HOOKWATCH_CONFIG=production writes JSON lines, one per request."""
@@ -65,6 +77,19 @@ class TestAppLogFormats:
         app.test_client().get("/")
         events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
         assert events == ["app_warmup_finished", "request_finished"]
+
+    def test_log_level_filters_the_request_line(self, monkeypatch) -> None:
+        """LOG_LEVEL=WARNING drops a 200's info line but keeps a 404's warning, with every
+        field, the level and a microsecond UTC timestamp."""
+        monkeypatch.setenv("SECRET_KEY", "k")
+        stream = io.StringIO()
+        client = create_app("production", LOG_LEVEL="WARNING", LOG_STREAM=stream).test_client()
+        client.get("/")
+        client.get("/no-such-page")
+        [line] = (json.loads(text) for text in stream.getvalue().splitlines())
+        assert (line["event"], line["level"], line["status"]) == ("request_finished", "warning", 404)
+        assert line["logger"] == "hookwatch" and line["path"] == "/no-such-page"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", line["timestamp"])
 
     def test_log_format_env_switches_development_to_json(self, monkeypatch) -> None:
         """LOG_FORMAT=json turns the development console into JSON lines."""
