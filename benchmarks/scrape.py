@@ -39,11 +39,10 @@ def fill(metrics: Any) -> None:
         for method in METHODS:
             for status in STATUSES:
                 exemplar = None if metrics.multiprocess else {"request_id": "0" * 32}
-                metrics.observe_request(method, route, status, 0.012, 120, 2048, exemplar)
+                metrics.record_request(method, route, status, 0.012, 120, 2048, exemplar,
+                                       (0.0001, 0.01, 0.0001), 0.0001)
         metrics.count_exception(route, "RuntimeError")
     metrics.precreate()
-    for child in metrics.phase_children.values():
-        child.observe(0.0001)
 
 
 def measure(metrics: Any, repeats: int) -> dict[str, dict[str, float]]:

@@ -31,9 +31,9 @@ class TestMethodLabel:
 
 
 class TestMetrics:
-    def test_observe_request_fills_all_http_histograms(self, metrics: Metrics) -> None:
+    def test_record_request_fills_all_http_histograms(self, metrics: Metrics) -> None:
         """One observation lands in duration, request size and response size."""
-        metrics.observe_request("GET", "/user/<name>", 200, 0.2, 10, 300, None)
+        metrics.record_request("GET", "/user/<name>", 200, 0.2, 10, 300)
         get = metrics.registry.get_sample_value
         labels = {"http_request_method": "GET", "http_route": "/user/<name>"}
         assert get("http_server_request_duration_seconds_count",
@@ -47,7 +47,7 @@ class TestMetrics:
 
     def test_unknown_response_size_is_not_observed(self, metrics: Metrics) -> None:
         """A streamed response of unknown size is not counted as zero bytes."""
-        metrics.observe_request("GET", "/", 200, 0.1, 0, None, None)
+        metrics.record_request("GET", "/", 200, 0.1, 0, None)
         labels = {"http_request_method": "GET", "http_route": "/"}
         assert metrics.registry.get_sample_value("http_server_response_body_size_bytes_count",
                                                  labels) == 0
@@ -70,7 +70,7 @@ class TestMetrics:
 
     def test_no_created_series(self, metrics: Metrics) -> None:
         """*_created series are disabled: dashboards do not use them."""
-        metrics.observe_request("GET", "/", 200, 0.1, 0, 1, None)
+        metrics.record_request("GET", "/", 200, 0.1, 0, 1)
         body, _ = metrics.render(None)
         assert b"_created" not in body
 

@@ -32,12 +32,13 @@ class TestSnapshot:
     def metrics(self) -> Metrics:
         metrics = Metrics(CollectorRegistry(), "test")
         metrics.precreate()
-        for route, status, seconds in [("/", 200, 0.002), ("/", 200, 0.004), ("/boom", 500, 0.03),
-                                       ("", 404, 0.001)]:
-            metrics.observe_request("GET", route, status, seconds, 0, 10, None)
+        for route, status, seconds, phases in [
+            ("/", 200, 0.002, None), ("/", 200, 0.004, None),
+            ("/boom", 500, 0.03, (0.001, 0.01, 0.001)), ("", 404, 0.001, None),
+        ]:
+            metrics.record_request("GET", route, status, seconds, 0, 10, phases=phases)
         metrics.count_exception("/boom", "RuntimeError")
         metrics.active_for("GET").inc()
-        metrics.phase_children["view"].observe(0.01)
         return metrics
 
     def test_totals(self, metrics):
