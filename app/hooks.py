@@ -193,7 +193,12 @@ class RequestLifecycle:
     def _finish_response(self, state: RequestState, response: Response) -> None:
         now = time.perf_counter()
         state.status = response.status_code
-        state.response_bytes = response.calculate_content_length()
+        # A streamed body is never read here (calculate_content_length() would buffer it
+        # whole): its size is the declared Content-Length, if any (send_file declares one).
+        if response.is_sequence:
+            state.response_bytes = response.calculate_content_length()
+        else:
+            state.response_bytes = response.content_length
         # add(), not item assignment: these headers are ours alone, and assignment first
         # scans every header to remove an earlier one (three times the cost).
         headers = response.headers

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask, g
 from freezegun import freeze_time
+from werkzeug.test import EnvironBuilder
 
 from app.hooks import RequestState
 from tests.conftest import sample, scrape
@@ -451,6 +452,38 @@ class TestCardinality:
         routes = {dict(labels).get("http_route") for name, labels in samples
                   if name == "http_server_request_duration_seconds_count"}
         assert "/metrics" not in routes
+
+
+class TestResponseSizes:
+    def test_streamed_body_is_not_buffered(self, make_app, logs) -> None:
+        """A streamed response leaves the hooks unread: its line says the size is unknown,
+        the response-size histogram is not fed a guess, and the client still gets it all."""
+        app = make_app()
+        chunks_read: list[str] = []
+
+        def chunks() -> Any:
+            for chunk in ("a" * 10, "b" * 20):
+                chunks_read.append(chunk)
+                yield chunk
+
+        app.add_url_rule("/stream", "stream", lambda: app.response_class(chunks()))
+        body = app(EnvironBuilder(path="/stream").get_environ(), lambda *_: None)
+        assert chunks_read == []  # our hooks have all run: nothing was read
+        assert b"".join(body) == b"a" * 10 + b"b" * 20
+        body.close()
+        client = app.test_client()
+        [line] = logs.requests
+        assert line["route"] == "/stream" and line["response_bytes"] is None
+        assert sample(scrape(client), "http_server_response_body_size_bytes_count",
+                      http_request_method="GET", http_route="/stream") == 0
+
+    def test_declared_length_of_a_stream_is_its_size(self, make_app, logs) -> None:
+        """A stream that declares its Content-Length (as send_file does) is that size."""
+        app = make_app()
+        app.add_url_rule("/declared", "declared", lambda: app.response_class(
+            iter([b"x" * 7]), headers={"Content-Length": "7"}))
+        app.test_client().get("/declared")
+        assert logs.requests[-1]["response_bytes"] == 7
 
 
 class TestOwnFailures:
