@@ -387,6 +387,24 @@ class TestRequestIds:
         client.get("/", headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
         assert logs.requests[0]["trace_id"] == trace
 
+    def test_request_made_inside_a_request(self, make_app, logs) -> None:
+        """A view that makes a request of its own: each has its own id, status and line, and
+        the outer request's record is whole after the inner one ended."""
+        app = make_app()
+
+        def outer() -> str:
+            inner = app.test_client().get("/no-such-page", headers={"X-Request-ID": "inner"})
+            logging.getLogger("view").warning("inner answered %s", inner.status_code)
+            return g.request_id
+
+        app.add_url_rule("/outer", "outer", outer)
+        response = app.test_client().get("/outer", headers={"X-Request-ID": "outer"})
+        assert response.headers["X-Request-ID"] == "outer" and response.text == "outer"
+        assert [(line["request_id"], line["route"], line["status"]) for line in logs.requests] == [
+            ("inner", "", 404), ("outer", "/outer", 200)]
+        [view_line] = logs.events("inner answered 404")
+        assert view_line["request_id"] == "outer"
+
 
 class TestLogContext:
     def test_context_does_not_leak_into_the_next_request(self, client, logs) -> None:
