@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import threading
@@ -140,12 +141,20 @@ class FailureReporter:
 class _GuardedSink:
     """The log stream, with write failures (a closed or broken stdout) reported instead of
     raised into the request that logged. One lock for every writer (structlog, stdlib
-    logging, the request line): a text stream is not thread-safe."""
+    logging, the request line): a text stream is not thread-safe.
+
+    The request line goes straight to the stream's file descriptor when it has one: one
+    ``write`` system call without the text and buffer layers, about 4 µs less per request
+    in the benchmark. The stream is flushed first, so lines keep their order.
+    """
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self._failures = FailureReporter()
         self._lock = threading.Lock()
+        self._fd = _file_descriptor(stream)
+        self._encoding = getattr(stream, "encoding", None) or "utf-8"
+        self._errors = getattr(stream, "errors", None) or "strict"
 
     def write(self, text: str) -> None:
         try:
@@ -155,19 +164,34 @@ class _GuardedSink:
             self._failures.report("log sink (lines are lost)", error)
 
     def write_line(self, line: str) -> None:
-        """Write ``line`` and a newline, and flush: one call for the request line."""
+        """Write ``line`` and a newline, flushed: one call for the request line."""
         try:
             with self._lock:
-                self.stream.write(line + "\n")
                 self.stream.flush()
+                if self._fd is None:
+                    self.stream.write(line + "\n")
+                    self.stream.flush()
+                    return
+                data = (line + "\n").encode(self._encoding, self._errors)
+                while data:  # a pipe may take part of it
+                    data = data[os.write(self._fd, data):]
         except Exception as error:  # noqa: BLE001
             self._failures.report("log sink (lines are lost)", error)
 
     def flush(self) -> None:
         try:
-            self.stream.flush()
+            with self._lock:
+                self.stream.flush()
         except Exception as error:  # noqa: BLE001
             self._failures.report("log sink (lines are lost)", error)
+
+
+def _file_descriptor(stream: TextIO) -> int | None:
+    """The stream's file descriptor, or None for an in-memory or captured stream."""
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return None
 
 
 class RequestLog:

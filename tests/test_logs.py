@@ -91,6 +91,30 @@ class TestAppLogFormats:
         assert line["logger"] == "hookwatch" and line["path"] == "/no-such-page"
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", line["timestamp"])
 
+    def test_file_stream_keeps_every_line_whole_and_in_order(self, monkeypatch, tmp_path) -> None:
+        """To a real file, the request line (written to its descriptor) and the lines of
+        structlog, stdlib logging and a plain print (through the text stream) all arrive
+        whole, in order."""
+        monkeypatch.setenv("SECRET_KEY", "k")
+        path = tmp_path / "requests.log"
+        with open(path, "a", encoding="utf-8") as stream:
+            app = create_app("production", LOG_STREAM=stream)
+
+            def view() -> str:
+                logging.getLogger("view").warning("before the request line")
+                get_logger().info("structlog too")
+                print("printed", file=stream)  # buffered in the stream, not flushed
+                return "ok"
+
+            app.add_url_rule("/logged", "logged", view)
+            client = app.test_client()
+            for _ in range(3):
+                client.get("/logged")
+        events = [json.loads(line)["event"] if line.startswith("{") else line
+                  for line in path.read_text().splitlines()]
+        assert events == ["app_warmup_finished"] + [
+            "before the request line", "structlog too", "printed", "request_finished"] * 3
+
     def test_log_format_env_switches_development_to_json(self, monkeypatch) -> None:
         """LOG_FORMAT=json turns the development console into JSON lines."""
         monkeypatch.setenv("LOG_FORMAT", "json")
