@@ -71,7 +71,7 @@ def _end_request(state: RequestState | None) -> None:
 
 
 class RequestState:
-    """What one request has recorded so far; lives on ``g.hookwatch_state``."""
+    """What one request has recorded so far; current in ``_current_state`` while it runs."""
 
     __slots__ = (
         "request_id", "trace_id", "method", "route", "started", "before_done",
