@@ -43,6 +43,9 @@ _HANDLING_ERROR = "hookwatch_handling_error"  # set on flask.g while Flask makes
 # like Flask's own request context: read five times per request, it costs a fraction of a
 # lookup on flask.g through its proxy.
 _current_state: ContextVar[RequestState | None] = ContextVar("hookwatch_state", default=None)
+# The same state in the request's WSGI environ: teardown tells by it whether the context
+# being popped is this request's (and whether it was popped before, as a streamed body's is).
+_ENVIRON_STATE = "hookwatch.state"
 
 
 def _bind_ids(state: RequestState) -> None:
@@ -54,17 +57,17 @@ def _bind_ids(state: RequestState) -> None:
         structlog.contextvars.bind_contextvars(request_id=state.request_id, trace_id=state.trace_id)
 
 
-def _end_request(state: RequestState | None) -> None:
-    """Clear the request's log context and make the state current before it current again:
-    usually none; an outer request's when a view made a request of its own (Flask shares
-    ``g`` between the two), whose ids then go back on ``g`` and in the log context."""
+def _end_request(state: RequestState) -> None:
+    """Clear the request's log context and make current again the state that was current
+    before it: usually none; an outer request's when a view made a request of its own (Flask
+    shares ``g`` between the two), whose ids then go back on ``g`` and in the log context
+    (fields the outer view bound itself are not restored)."""
     structlog.contextvars.clear_contextvars()
-    if state is None or state.token is None:
-        return
-    try:
-        _current_state.reset(state.token)
-    except (ValueError, RuntimeError):  # torn down in another context than it began in
-        _current_state.set(None)
+    if state.token is not None:
+        try:
+            _current_state.reset(state.token)
+        except (ValueError, RuntimeError):  # torn down in another context than it began in
+            _current_state.set(None)
     outer = _current_state.get()
     if outer is not None:
         _bind_ids(outer)
@@ -76,7 +79,7 @@ class RequestState:
     __slots__ = (
         "request_id", "trace_id", "method", "route", "started", "before_done",
         "view_done", "after_done", "phase_seconds", "status", "response_bytes", "active",
-        "counted", "token",
+        "counted", "token", "ended",
     )
     started: float  # set when the clock starts, after the warm-up
 
@@ -95,6 +98,7 @@ class RequestState:
         self.active: Any = None
         self.counted = True
         self.token: Token[RequestState | None] | None = None  # to reset _current_state
+        self.ended = False  # our teardown has run
 
     def phases(self, now: float) -> tuple[float, float, float]:
         """Seconds spent in before_request, view and after_request, up to ``now``."""
@@ -163,6 +167,7 @@ class RequestLifecycle:
         )
         state.trace_id = parse_traceparent(req.environ.get("HTTP_TRACEPARENT"))
         state.token = _current_state.set(state)
+        req.environ[_ENVIRON_STATE] = state
         _bind_ids(state)
         state.counted = req.endpoint not in self.uncounted_endpoints
         return state
@@ -237,22 +242,46 @@ class RequestLifecycle:
         ``teardown_failed`` says it escaped a teardown function, after our ``after_request``
         saw the response: the server then answers 500, and so does the record.
         """
-        state = _current_state.get()
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        state = req.environ.get(_ENVIRON_STATE)
+        if state is not None and state.ended:
+            self._stream_ended(state, error)
+            return
         try:
             if state is None:
-                if error is None:  # a context pushed without dispatching (a shell, a CLI)
+                # Not a request our first step saw: a context pushed without dispatching (a
+                # shell, a CLI, a test_request_context inside a view) is left alone.
+                if error is None:
                     return
                 # Pushing the request context failed before our first step ran.
-                method = method_label(request.environ["REQUEST_METHOD"])
-                state = RequestState(new_request_id(), method, "")
+                state = RequestState(new_request_id(), method_label(req.environ["REQUEST_METHOD"]),
+                                     "")
                 state.started = time.perf_counter()
                 state.counted = False
-            self._teardown(state, request._get_current_object(), error,  # type: ignore[attr-defined]
-                           teardown_failed)
+            self._teardown(state, req, error, teardown_failed)
         except Exception as failure:  # noqa: BLE001
             self.report_failure("teardown_request", failure)
         finally:
-            _end_request(state)
+            if state is not None:
+                state.ended = True
+                _end_request(state)
+
+    def _stream_ended(self, state: RequestState, error: BaseException | None) -> None:
+        """The request's context popped a second time: its body, streamed with
+        ``stream_with_context``, has ended. The request's line is written already; an
+        exception raised while streaming is counted and logged with the request's id. A
+        client that went away (``GeneratorExit``) is not a failure."""
+        if not isinstance(error, Exception):
+            return
+        try:
+            self.metrics.count_exception(state.route, type(error).__name__)
+            fields: dict[str, Any] = {"request_id": state.request_id, "route": state.route,
+                                      "error_type": type(error).__name__, "exc_info": error}
+            if state.trace_id is not None:
+                fields["trace_id"] = state.trace_id
+            self.request_log.write("error", "response_stream_failed", fields)
+        except Exception as failure:  # noqa: BLE001
+            self.report_failure("teardown_request (stream)", failure)
 
     def _teardown(self, state: RequestState, req: Any, error: BaseException | None,
                   teardown_failed: bool) -> None:

@@ -8,12 +8,20 @@ import weakref
 from typing import Any
 
 import pytest
-from flask import Flask, g
+from flask import Flask, g, stream_with_context
 from freezegun import freeze_time
 from werkzeug.test import EnvironBuilder
 
 from app.hooks import RequestState
 from tests.conftest import sample, scrape
+
+
+def iter_chunks(items: list[Any]) -> Any:
+    """Yield each string; raise each exception."""
+    for item in items:
+        if isinstance(item, Exception):
+            raise item
+        yield item
 
 
 def spy_on_lifecycle(app: Flask, events: list[Any]) -> None:
@@ -406,6 +414,23 @@ class TestRequestIds:
         assert view_line["request_id"] == "outer"
 
 
+    def test_context_pushed_inside_a_request_is_left_alone(self, make_app, logs) -> None:
+        """A test_request_context opened inside a view (no dispatch) neither takes over nor
+        ends the outer request's record: one line, the outer request's."""
+        app = make_app()
+
+        def nested() -> str:
+            with app.test_request_context("/inner"):
+                pass
+            return g.request_id
+
+        app.add_url_rule("/nested", "nested", nested)
+        response = app.test_client().get("/nested", headers={"X-Request-ID": "outer"})
+        assert response.text == "outer"
+        assert [(line["request_id"], line["path"], line["status"]) for line in logs.requests] == [
+            ("outer", "/nested", 200)]
+
+
 class TestLogContext:
     def test_context_does_not_leak_into_the_next_request(self, client, logs) -> None:
         """Two requests on one thread: the second's lines carry only its own context."""
@@ -494,6 +519,43 @@ class TestResponseSizes:
         assert line["route"] == "/stream" and line["response_bytes"] is None
         assert sample(scrape(client), "http_server_response_body_size_bytes_count",
                       http_request_method="GET", http_route="/stream") == 0
+
+    def test_stream_with_context_client_leaving_is_not_a_failure(self, make_app, logs) -> None:
+        """A body streamed with stream_with_context pops the request's context again when it
+        ends; a client that went away midway adds no line and no 500."""
+        app = make_app()
+        app.add_url_rule("/stream", "stream", lambda: app.response_class(
+            stream_with_context(iter_chunks(["a", "b", "c"]))))
+        body = app(EnvironBuilder(path="/stream").get_environ(), lambda *_: None)
+        assert next(iter(body)) == b"a"
+        body.close()  # the server gives up on the client
+        assert [(line["event"], line["status"]) for line in logs.requests] == [
+            ("request_finished", 200)]
+        assert logs.events("response_stream_failed") == []
+
+    def test_stream_with_context_failure_is_logged_with_the_request_id(self, make_app,
+                                                                        logs) -> None:
+        """An exception raised while streaming is logged once, with the request's id, and
+        counted; the request itself stays one 200 line and one count."""
+        app = make_app()
+        app.add_url_rule("/stream", "stream", lambda: app.response_class(
+            stream_with_context(iter_chunks(["a", RuntimeError("disk gone")]))))
+        environ = EnvironBuilder(path="/stream", headers={"X-Request-ID": "s-1"}).get_environ()
+        body = app(environ, lambda *_: None)
+        with pytest.raises(RuntimeError):
+            b"".join(body)
+        body.close()
+        [request_line] = logs.requests
+        [failure] = logs.events("response_stream_failed")
+        assert (request_line["request_id"], request_line["status"]) == ("s-1", 200)
+        assert (failure["request_id"], failure["error_type"]) == ("s-1", "RuntimeError")
+        assert "disk gone" in failure["exception"]
+        samples = scrape(app.test_client())
+        assert sample(samples, "hookwatch_exceptions_total", http_route="/stream",
+                      error_type="RuntimeError") == 1
+        assert sample(samples, "http_server_request_duration_seconds_count",
+                      http_request_method="GET", http_route="/stream",
+                      http_response_status_code="200") == 1
 
     def test_declared_length_of_a_stream_is_its_size(self, make_app, logs) -> None:
         """A stream that declares its Content-Length (as send_file does) is that size."""
