@@ -5,13 +5,15 @@ a loop in Python; every request makes seven observations. :class:`InMemoryHistog
 plain counts, finds the bucket with ``bisect``, and leaves locking to its caller, so that
 :class:`~app.metrics.Metrics` takes one lock for all of a request's observations. It is
 exposed through prometheus-client's own ``HistogramMetricFamily``: ``/metrics`` reads the
-same as with a ``Histogram`` (``tests/test_histograms.py`` compares the two).
+same as with a ``Histogram`` (``tests/test_histograms.py`` compares the two). It writes no
+``_created`` series; hookwatch disables them for every metric (dashboards do not use them).
 
 Multiprocess mode cannot use it: there, values must live in prometheus-client's files.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from bisect import bisect_left
@@ -45,9 +47,11 @@ class Series:
         ``exemplar`` labels are not validated: ours (a request id of at most 64 characters,
         a 32-digit trace id) stay within OpenMetrics' 128-character limit.
         """
+        self.total += amount
+        if amount != amount:  # NaN: in the sum, in no bucket (as prometheus-client does)
+            return
         bucket = bisect_left(self.upper_bounds, amount)
         self.counts[bucket] += 1
-        self.total += amount
         if exemplar:
             self.exemplars[bucket] = (exemplar, amount, time.time())
 
@@ -62,7 +66,10 @@ class InMemoryHistogram:
         self.name = name
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
-        self._upper_bounds = tuple(float(bound) for bound in buckets)
+        bounds = [float(bound) for bound in buckets]
+        if bounds and bounds[-1] == math.inf:
+            bounds.pop()  # +Inf is always the last bucket
+        self._upper_bounds = tuple(bounds)
         self._le = [*(floatToGoString(bound) for bound in self._upper_bounds), "+Inf"]
         self._lock = lock
         self._series: dict[tuple[str, ...], Series] = {}

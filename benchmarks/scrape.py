@@ -4,8 +4,8 @@ Series: 20 routes x 3 methods x 5 status codes in the duration histogram (300 se
 samples), the body-size histograms per route and method, the in-flight gauges, the phase
 histogram, a few exception counters. Rendered as Prometheus text and as OpenMetrics:
 
-- single process, with ``_created`` series dropped (hookwatch's setting) and, to show what
-  that saves, with them kept;
+- single process (histograms are ``app.histograms.InMemoryHistogram``, no ``_created``
+  series: hookwatch disables them, dashboards do not use them);
 - multiprocess: 4 worker processes each write their files, then a fifth renders the merge.
 
 prometheus-client chooses its value storage when it is imported, so each multiprocess role
@@ -65,20 +65,13 @@ def measure(metrics: Any, repeats: int) -> dict[str, dict[str, float]]:
 
 
 def _single_process(repeats: int) -> dict[str, Any]:
-    import prometheus_client
     from prometheus_client import CollectorRegistry
 
     from app.metrics import Metrics
 
     metrics = Metrics(CollectorRegistry(), "bench")
     fill(metrics)
-    dropped = measure(metrics, repeats)
-    prometheus_client.enable_created_metrics()
-    try:
-        kept = measure(metrics, repeats)
-    finally:
-        prometheus_client.disable_created_metrics()
-    return {"single process": dropped, "single process, _created kept": kept}
+    return {"single process": measure(metrics, repeats)}
 
 
 def _multiprocess(repeats: int, workers: int) -> dict[str, Any]:

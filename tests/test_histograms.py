@@ -14,8 +14,8 @@ from app.histograms import InMemoryHistogram
 from app.metrics import DURATION_BUCKETS, Metrics
 
 LABELS = ("http_request_method", "http_route")
-# On a bound, between bounds, below the first, beyond the last, zero, and negative.
-AMOUNTS = [0.005, 0.0051, 0.001, 11.0, 0.0, -1.0, 0.1, 7.5, 2.0]
+# On a bound, between bounds, below the first, beyond the last, zero, negative, infinite.
+AMOUNTS = [0.005, 0.0051, 0.001, 11.0, 0.0, -1.0, 0.1, 7.5, 2.0, float("inf")]
 
 
 def _pair() -> tuple[CollectorRegistry, Histogram, CollectorRegistry, InMemoryHistogram]:
@@ -41,7 +41,20 @@ def test_exposition_matches_prometheus_client(render) -> None:
         reference.labels("POST", "/user/<name>")
         histogram.labels("POST", "/user/<name>")
     assert render(ours) == render(theirs)
-    assert ours.get_sample_value("x_seconds_count", {LABELS[0]: "GET", LABELS[1]: "/"}) == 9
+    assert ours.get_sample_value("x_seconds_count", {LABELS[0]: "GET", LABELS[1]: "/"}) == 10
+
+
+def test_nan_and_explicit_inf_bucket_match_prometheus_client() -> None:
+    """NaN goes into the sum and no bucket, and an explicit +Inf bound is not doubled, as
+    with prometheus-client."""
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    buckets = (1, 2, float("inf"))
+    reference = Histogram("y", "Help.", ("a",), buckets=buckets, registry=theirs)
+    histogram = InMemoryHistogram("y", "Help.", ("a",), buckets, threading.Lock(), ours)
+    for amount in (0.5, float("nan"), 3):
+        reference.labels("x").observe(amount)
+        histogram.labels("x").observe(amount)
+    assert generate_latest(ours) == generate_latest(theirs)
 
 
 def test_label_values_are_checked() -> None:
