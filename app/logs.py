@@ -1,12 +1,15 @@
 """structlog and stdlib logging set-up: readable console lines in development, JSON lines in production.
 
-Our own events go through structlog's native, fast path; Flask's, werkzeug's and any
-library's stdlib records go through the same processors via ``ProcessorFormatter``, so every
-line has the same shape and carries the request id bound in ``structlog.contextvars``.
+Our own events go through structlog's native path; Flask's, werkzeug's and any library's
+stdlib records go through the same processors via ``ProcessorFormatter``, so every line has
+the same shape and carries the request id bound in ``structlog.contextvars``. The one line
+per request is written by :class:`RequestLog` with the same renderer and sink, without
+structlog's bound-logger layers (so ``structlog.testing.capture_logs`` does not see it).
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import os
@@ -152,8 +155,7 @@ class _GuardedSink:
         self.stream = stream
         self._failures = FailureReporter()
         self._lock = threading.Lock()
-        self._fd = _file_descriptor(stream)
-        self._encoding = getattr(stream, "encoding", None) or "utf-8"
+        self._fd = _direct_descriptor(stream)
         self._errors = getattr(stream, "errors", None) or "strict"
 
     def write(self, text: str) -> None:
@@ -172,7 +174,7 @@ class _GuardedSink:
                     self.stream.write(line + "\n")
                     self.stream.flush()
                     return
-                data = (line + "\n").encode(self._encoding, self._errors)
+                data = (line + "\n").encode("utf-8", self._errors)
                 while data:  # a pipe may take part of it
                     data = data[os.write(self._fd, data):]
         except Exception as error:  # noqa: BLE001
@@ -186,12 +188,18 @@ class _GuardedSink:
             self._failures.report("log sink (lines are lost)", error)
 
 
-def _file_descriptor(stream: TextIO) -> int | None:
-    """The stream's file descriptor, or None for an in-memory or captured stream."""
+def _direct_descriptor(stream: TextIO) -> int | None:
+    """The stream's file descriptor, if a line can be written to it as the stream would write
+    it: UTF-8 (or ASCII) text and ``\n`` line ends. None for an in-memory or captured stream,
+    or another encoding (UTF-16 would put a byte-order mark before every line)."""
     try:
-        return stream.fileno()
-    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        fd = stream.fileno()
+        encoding = codecs.lookup(stream.encoding).name
+    except (AttributeError, LookupError, OSError, TypeError, ValueError):
+        return None  # io.UnsupportedOperation is an OSError and a ValueError
+    if encoding not in {"utf-8", "ascii"} or os.linesep != "\n":
         return None
+    return fd
 
 
 class RequestLog:

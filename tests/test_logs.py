@@ -7,6 +7,7 @@ import json
 import logging
 import re
 
+import pytest
 import structlog
 from freezegun import freeze_time
 
@@ -114,6 +115,20 @@ class TestAppLogFormats:
                   for line in path.read_text().splitlines()]
         assert events == ["app_warmup_finished"] + [
             "before the request line", "structlog too", "printed", "request_finished"] * 3
+
+    @pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "latin-1"])
+    def test_file_in_any_encoding_gets_its_own_text(self, monkeypatch, tmp_path,
+                                                    encoding) -> None:
+        """Whatever the stream's encoding, the file reads back as lines in that encoding
+        (UTF-16 gets one byte-order mark, not one per line)."""
+        monkeypatch.setenv("SECRET_KEY", "k")
+        path = tmp_path / "requests.log"
+        with open(path, "w", encoding=encoding) as stream:
+            client = create_app("production", LOG_STREAM=stream).test_client()
+            client.get("/user/ad\u00e9")
+            client.get("/")
+        lines = [json.loads(line) for line in path.read_text(encoding=encoding).splitlines()]
+        assert [line.get("path") for line in lines] == [None, "/user/ad\u00e9", "/"]
 
     def test_log_format_env_switches_development_to_json(self, monkeypatch) -> None:
         """LOG_FORMAT=json turns the development console into JSON lines."""
