@@ -13,6 +13,8 @@ on who registered a hook first:
 4. Other ``teardown_request`` functions, then ours, always, even if one of them raised (Flask
    skips the rest when a teardown raises): the request counted once (as 500 if step 3 never
    ran or a teardown raised), one log line, the in-flight gauge lowered, the context cleared.
+   A body streamed with ``stream_with_context`` pops the context again when it ends: then
+   only an exception raised while streaming is logged (``response_stream_failed``).
 
 No step of ours raises: a failure in logging or metrics is reported on stderr and the
 response still goes out.
@@ -27,7 +29,8 @@ from contextvars import ContextVar, Token
 from typing import Any
 
 import structlog
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g
+from flask.globals import request_ctx
 from werkzeug.exceptions import ServiceUnavailable
 
 from .logs import FailureReporter, RequestLog
@@ -43,9 +46,11 @@ _HANDLING_ERROR = "hookwatch_handling_error"  # set on flask.g while Flask makes
 # like Flask's own request context: read five times per request, it costs a fraction of a
 # lookup on flask.g through its proxy.
 _current_state: ContextVar[RequestState | None] = ContextVar("hookwatch_state", default=None)
-# The same state in the request's WSGI environ: teardown tells by it whether the context
-# being popped is this request's (and whether it was popped before, as a streamed body's is).
-_ENVIRON_STATE = "hookwatch.state"
+# The same state as an attribute of the request's RequestContext: teardown tells by it
+# whether the context being popped is the one our first step saw (a copied context, or one
+# built on the same environ, is another object) and whether it was popped before, as
+# stream_with_context pops it again when the body ends.
+_CONTEXT_STATE = "hookwatch_state"
 
 
 def _bind_ids(state: RequestState) -> None:
@@ -141,8 +146,10 @@ class RequestLifecycle:
         The endpoints in ``warmup_exempt_endpoints`` answer anyway. Never raises.
         """
         try:
-            req = request._get_current_object()  # type: ignore[attr-defined]
+            context = request_ctx._get_current_object()  # type: ignore[attr-defined]
+            req = context.request
             state = self._identify(req)
+            setattr(context, _CONTEXT_STATE, state)
             warmup_error = self.warmup.ensure()  # its log lines carry the request id
             self._start(state)
             if warmup_error is None:
@@ -167,7 +174,6 @@ class RequestLifecycle:
         )
         state.trace_id = parse_traceparent(req.environ.get("HTTP_TRACEPARENT"))
         state.token = _current_state.set(state)
-        req.environ[_ENVIRON_STATE] = state
         _bind_ids(state)
         state.counted = req.endpoint not in self.uncounted_endpoints
         return state
@@ -242,18 +248,20 @@ class RequestLifecycle:
         ``teardown_failed`` says it escaped a teardown function, after our ``after_request``
         saw the response: the server then answers 500, and so does the record.
         """
-        req = request._get_current_object()  # type: ignore[attr-defined]
-        state = req.environ.get(_ENVIRON_STATE)
+        context = request_ctx._get_current_object()  # type: ignore[attr-defined]
+        req = context.request
+        state = getattr(context, _CONTEXT_STATE, None)
         if state is not None and state.ended:
             self._stream_ended(state, error)
             return
         try:
             if state is None:
-                # Not a request our first step saw: a context pushed without dispatching (a
-                # shell, a CLI, a test_request_context inside a view) is left alone.
+                # Not a context our first step saw: one pushed without dispatching (a shell,
+                # a CLI, a test_request_context or a copied context in a view) is left alone.
                 if error is None:
                     return
-                # Pushing the request context failed before our first step ran.
+                # Pushing the request context failed before our first step ran, or a
+                # function run in a copied context raised: a line of its own, not counted.
                 state = RequestState(new_request_id(), method_label(req.environ["REQUEST_METHOD"]),
                                      "")
                 state.started = time.perf_counter()

@@ -8,7 +8,7 @@ import weakref
 from typing import Any
 
 import pytest
-from flask import Flask, g, stream_with_context
+from flask import Flask, copy_current_request_context, g, request, stream_with_context
 from freezegun import freeze_time
 from werkzeug.test import EnvironBuilder
 
@@ -414,14 +414,24 @@ class TestRequestIds:
         assert view_line["request_id"] == "outer"
 
 
-    def test_context_pushed_inside_a_request_is_left_alone(self, make_app, logs) -> None:
-        """A test_request_context opened inside a view (no dispatch) neither takes over nor
-        ends the outer request's record: one line, the outer request's."""
+    @pytest.mark.parametrize("kind", ["fresh", "same environ", "copied, in a thread"])
+    def test_context_pushed_inside_a_request_is_left_alone(self, make_app, logs, kind) -> None:
+        """A request context opened inside a view without dispatching (a fresh one, one on
+        the request's own environ, a copy run in a thread the view waits for) neither takes
+        over nor ends the outer request's record: one line, the outer request's, a 200."""
         app = make_app()
 
         def nested() -> str:
-            with app.test_request_context("/inner"):
-                pass
+            if kind == "fresh":
+                with app.test_request_context("/inner"):
+                    pass
+            elif kind == "same environ":
+                with app.request_context(request.environ):
+                    pass
+            else:
+                worker = threading.Thread(target=copy_current_request_context(lambda: None))
+                worker.start()
+                worker.join()
             return g.request_id
 
         app.add_url_rule("/nested", "nested", nested)
