@@ -155,7 +155,7 @@ class _GuardedSink:
         self.stream = stream
         self._failures = FailureReporter()
         self._lock = threading.Lock()
-        self._fd = _direct_descriptor(stream)
+        self._fd, self._encoding = _direct_descriptor(stream)
         self._errors = getattr(stream, "errors", None) or "strict"
 
     def write(self, text: str) -> None:
@@ -174,7 +174,7 @@ class _GuardedSink:
                     self.stream.write(line + "\n")
                     self.stream.flush()
                     return
-                data = (line + "\n").encode("utf-8", self._errors)
+                data = (line + "\n").encode(self._encoding, self._errors)
                 while data:  # a pipe may take part of it
                     data = data[os.write(self._fd, data):]
         except Exception as error:  # noqa: BLE001
@@ -188,18 +188,24 @@ class _GuardedSink:
             self._failures.report("log sink (lines are lost)", error)
 
 
-def _direct_descriptor(stream: TextIO) -> int | None:
-    """The stream's file descriptor, if a line can be written to it as the stream would write
-    it: UTF-8 (or ASCII) text and ``\n`` line ends. None for an in-memory or captured stream,
-    or another encoding (UTF-16 would put a byte-order mark before every line)."""
+def _direct_descriptor(stream: TextIO) -> tuple[int | None, str]:
+    """The stream's file descriptor and encoding, if a line can be written to the descriptor
+    as the stream would write it: UTF-8 or ASCII text, where encoding a line alone is
+    encoding it in the stream (UTF-16 would put a byte-order mark before every line).
+    ``(None, "")`` for an in-memory or captured stream, or another encoding.
+
+    Line ends are ``\n``: Python does not tell how a text stream translates them, so a file
+    opened with ``newline="\r\n"`` gets its request lines with ``\n`` (on Windows, where
+    every text stream writes ``\r\n``, the descriptor is never used).
+    """
     try:
         fd = stream.fileno()
         encoding = codecs.lookup(stream.encoding).name
     except (AttributeError, LookupError, OSError, TypeError, ValueError):
-        return None  # io.UnsupportedOperation is an OSError and a ValueError
+        return None, ""  # io.UnsupportedOperation is an OSError and a ValueError
     if encoding not in {"utf-8", "ascii"} or os.linesep != "\n":
-        return None
-    return fd
+        return None, ""
+    return fd, encoding
 
 
 class RequestLog:

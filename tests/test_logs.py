@@ -116,19 +116,28 @@ class TestAppLogFormats:
         assert events == ["app_warmup_finished"] + [
             "before the request line", "structlog too", "printed", "request_finished"] * 3
 
-    @pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "latin-1"])
-    def test_file_in_any_encoding_gets_its_own_text(self, monkeypatch, tmp_path,
-                                                    encoding) -> None:
-        """Whatever the stream's encoding, the file reads back as lines in that encoding
-        (UTF-16 gets one byte-order mark, not one per line)."""
+    @pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "latin-1", "ascii"])
+    @pytest.mark.parametrize("log_format", ["json", "console"])
+    def test_file_in_any_encoding_gets_its_own_text(self, monkeypatch, tmp_path, encoding,
+                                                    log_format) -> None:
+        """Whatever the stream's encoding, the file reads back in that encoding, with the
+        request line encoded as the stream encodes every other line (UTF-16 gets one
+        byte-order mark, not one per line; ASCII escapes what it cannot write)."""
         monkeypatch.setenv("SECRET_KEY", "k")
         path = tmp_path / "requests.log"
-        with open(path, "w", encoding=encoding) as stream:
-            client = create_app("production", LOG_STREAM=stream).test_client()
+        with open(path, "w", encoding=encoding, errors="backslashreplace") as stream:
+            client = create_app("production", LOG_FORMAT=log_format,
+                                LOG_STREAM=stream).test_client()
             client.get("/user/ad\u00e9")
             client.get("/")
-        lines = [json.loads(line) for line in path.read_text(encoding=encoding).splitlines()]
-        assert [line.get("path") for line in lines] == [None, "/user/ad\u00e9", "/"]
+        lines = path.read_text(encoding=encoding).splitlines()
+        assert len(lines) == 3
+        if log_format == "json":
+            paths = [json.loads(line).get("path") for line in lines]
+            assert paths == [None, "/user/ad\u00e9", "/"]
+        else:
+            expected = "ad\\xe9" if encoding == "ascii" else "ad\u00e9"
+            assert expected in lines[1] and "request_finished" in lines[1]
 
     def test_log_format_env_switches_development_to_json(self, monkeypatch) -> None:
         """LOG_FORMAT=json turns the development console into JSON lines."""
