@@ -169,11 +169,11 @@ class _GuardedSink:
         """Write ``line`` and a newline, flushed: one call for the request line."""
         try:
             with self._lock:
-                self.stream.flush()
                 if self._fd is None:
                     self.stream.write(line + "\n")
                     self.stream.flush()
                     return
+                self.stream.flush()  # what others wrote through the stream goes first
                 data = (line + "\n").encode(self._encoding, self._errors)
                 while data:  # a pipe may take part of it
                     data = data[os.write(self._fd, data):]
