@@ -18,10 +18,23 @@ _ZERO_TRACE = "0" * 32
 _ZERO_PARENT = "0" * 16
 
 
+# Fresh ids, drawn from os.urandom a batch at a time: a system call per request costs about
+# 2.5 us on a server (the kernel entry leaves the caches cold), a list pop almost nothing.
+# list.pop and list.extend are atomic, so threads never share an id; a forked child starts
+# with an empty batch, so it never repeats its parent's.
+_ID_BATCH = 256
+_spare_ids: list[str] = []
+os.register_at_fork(after_in_child=_spare_ids.clear)
+
+
 def new_request_id() -> str:
     """Return a fresh random id: 32 lower-case hex digits (128 random bits, like ``uuid4().hex``)."""
-    # os.urandom(16).hex() is several times cheaper than uuid4().hex and just as unique.
-    return os.urandom(16).hex()
+    try:
+        return _spare_ids.pop()
+    except IndexError:
+        digits = os.urandom(16 * _ID_BATCH).hex()
+        _spare_ids.extend(digits[start:start + 32] for start in range(32, len(digits), 32))
+        return digits[:32]
 
 
 def accept_request_id(incoming: str | None) -> str:

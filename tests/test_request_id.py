@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -37,6 +39,31 @@ class TestAcceptRequestId:
         """Fresh ids do not repeat."""
         ids = {new_request_id() for _ in range(10_000)}
         assert len(ids) == 10_000
+        assert all(NEW_ID.fullmatch(request_id) for request_id in ids)
+
+    def test_threads_never_share_an_id(self) -> None:
+        """Ids come from a shared batch: threads drawing at once still get distinct ones."""
+        with ThreadPoolExecutor(8) as pool:
+            batches = list(pool.map(lambda _: [new_request_id() for _ in range(2_000)], range(8)))
+        ids = [request_id for batch in batches for request_id in batch]
+        assert len(set(ids)) == len(ids) == 16_000
+
+    def test_a_forked_child_never_repeats_its_parents_ids(self) -> None:
+        """A child forked with ids left in the batch draws new ones, not the parent's next."""
+        new_request_id()  # the batch now holds ids the parent has not used yet
+        read_end, write_end = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child
+            os.write(write_end, "".join(new_request_id() for _ in range(300)).encode())
+            os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            child_digits = pipe.read().decode()
+        os.waitpid(child, 0)
+        child_ids = {child_digits[start:start + 32] for start in range(0, len(child_digits), 32)}
+        parent_ids = {new_request_id() for _ in range(300)}
+        assert len(child_ids) == 300
+        assert not child_ids & parent_ids
 
 
 class TestParseTraceparent:
