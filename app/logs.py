@@ -84,6 +84,16 @@ def json_dumps(event_dict: Any, default: Callable[[Any], Any] | None = None) -> 
     return json.dumps(event_dict, default=default)
 
 
+def _ascii_json_line(fields: dict[str, Any]) -> bytes | None:
+    """``fields`` as :func:`json_dumps` writes them, with a newline, as ASCII bytes; ``None``
+    where it would take the ``json.dumps`` path (non-ASCII text, types orjson refuses)."""
+    try:
+        line = orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        return None
+    return line if line.isascii() else None
+
+
 def _renderer(log_format: str, stream: TextIO) -> list[Processor]:
     if log_format == "json":
         return [
@@ -165,16 +175,23 @@ class _GuardedSink:
         except Exception as error:  # noqa: BLE001
             self._failures.report("log sink (lines are lost)", error)
 
-    def write_line(self, line: str) -> None:
-        """Write ``line`` and a newline, flushed: one call for the request line."""
+    @property
+    def takes_bytes(self) -> bool:
+        """Whether :meth:`write_line` takes ASCII bytes, written as they are."""
+        return self._fd is not None
+
+    def write_line(self, line: str | bytes) -> None:
+        """Write ``line`` and a newline, flushed: one call for the request line. ``bytes``
+        (ASCII, the newline included) only if :attr:`takes_bytes`."""
         try:
             with self._lock:
                 if self._fd is None:
-                    self.stream.write(line + "\n")
+                    self.stream.write(line + "\n")  # type: ignore[operator]
                     self.stream.flush()
                     return
                 self.stream.flush()  # what others wrote through the stream goes first
-                data = (line + "\n").encode(self._encoding, self._errors)
+                data = line if isinstance(line, bytes) else (line + "\n").encode(
+                    self._encoding, self._errors)
                 while data:  # a pipe may take part of it
                     data = data[os.write(self._fd, data):]
         except Exception as error:  # noqa: BLE001
@@ -216,10 +233,13 @@ class RequestLog:
 
     _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
-    def __init__(self, renderer: list[Processor], sink: _GuardedSink, level_number: int) -> None:
+    def __init__(self, renderer: list[Processor], sink: _GuardedSink, level_number: int,
+                 json_lines: bool = False) -> None:
         self._renderer = renderer
         self._sink = sink
         self._level_number = level_number
+        # JSON to a descriptor: orjson's bytes go straight to it, no str in between.
+        self._json_bytes = json_lines and sink.takes_bytes
 
     def write(self, level: str, event: str, fields: dict[str, Any]) -> None:
         """Write ``fields`` as the ``event`` line at ``level`` (info, warning or error),
@@ -230,6 +250,11 @@ class RequestLog:
         fields["level"] = level
         fields["logger"] = "hookwatch"
         fields["timestamp"] = _timestamps.format(time.time())
+        if self._json_bytes and "exc_info" not in fields:
+            data = _ascii_json_line(fields)
+            if data is not None:
+                self._sink.write_line(data)
+                return
         line: Any = fields
         for processor in self._renderer:
             line = processor(None, level, line)
@@ -268,7 +293,7 @@ def configure_logging(log_format: str, level: str, stream: TextIO | None = None)
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level_number)
-    return RequestLog(renderer, sink, level_number)
+    return RequestLog(renderer, sink, level_number, json_lines=log_format == "json")
 
 
 def get_logger() -> Any:

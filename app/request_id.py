@@ -18,8 +18,8 @@ _ZERO_TRACE = "0" * 32
 _ZERO_PARENT = "0" * 16
 
 
-# Fresh ids, drawn from os.urandom a batch at a time: a system call per request costs about
-# 2.5 us on a server (the kernel entry leaves the caches cold), a list pop almost nothing.
+# Fresh ids, drawn from os.urandom a batch at a time: its getrandom system call cost about
+# 2.5 us per request in the benchmark (docs/performance.md), a list pop almost nothing.
 # list.pop and list.extend are atomic, so threads never share an id; a forked child starts
 # with an empty batch, so it never repeats its parent's.
 _ID_BATCH = 256

@@ -12,7 +12,7 @@ import structlog
 from freezegun import freeze_time
 
 from app import create_app
-from app.logs import add_timestamp, configure_logging, get_logger
+from app.logs import _ascii_json_line, add_timestamp, configure_logging, get_logger, json_dumps
 
 
 class TestConfigureLogging:
@@ -67,6 +67,26 @@ class TestTimestamps:
             clock.tick(0.000001)
             second = add_timestamp(None, "info", {})["timestamp"]
         assert (first, second) == ("2026-01-01T23:59:59.999999Z", "2026-01-02T00:00:00.000000Z")
+
+
+class TestRequestLineBytes:
+    @pytest.mark.parametrize("fields", [
+        {"request_id": "a" * 32, "status": 200, "duration_ms": 0.125, "response_bytes": None},
+        {"path": "/tab\there\x00", "quote": 'say "hi"', "big": 2**63 - 1, "negative": -1.5e-7},
+    ])
+    def test_same_bytes_as_the_renderer(self, fields) -> None:
+        """The request line's bytes, written straight to the descriptor, are the text the
+        JSON renderer writes for every other line."""
+        assert _ascii_json_line(fields) == (json_dumps(fields) + "\n").encode()
+
+    @pytest.mark.parametrize("fields", [
+        {"path": "/user/ad\u00e9"},  # json.dumps escapes it: the renderer's path writes it
+        {"path": "/bad\ud800"},  # a lone surrogate orjson refuses
+        {"big": 2**70},  # beyond 64 bits
+    ])
+    def test_left_to_the_renderer_when_it_would_differ(self, fields) -> None:
+        assert _ascii_json_line(fields) is None
+        json.loads(json_dumps(fields))  # which still writes a line
 
 
 class TestAppLogFormats:
