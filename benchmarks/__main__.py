@@ -1,8 +1,9 @@
 """``python -m benchmarks``: the side-by-side benchmark behind ``make bench``.
 
 In-process WSGI calls for bare Flask, hookwatch (production, JSON logs to a file) and
-prometheus_flask_exporter (defaults), then the same over loopback with gunicorn and wrk, then
-the ``/metrics`` scrape benchmark. Prints the tables, writes ``benchmarks/results.json``,
+prometheus_flask_exporter (defaults); hookwatch again with its log lines to each kind of
+destination (``benchmarks.sinks``); the same over loopback with gunicorn and wrk; then the
+``/metrics`` scrape benchmark. Prints the tables, writes ``benchmarks/results.json``,
 the plot ``docs/performance.png`` and the table in ``docs/performance.md``. Exits 1 if any
 benchmark request went uncounted.
 """
@@ -69,21 +70,7 @@ def run_inprocess(names: list[str], calls: int, repeats: int, log_path: str
         expected = sum(sent["hookwatch", label] for label, _, _ in inprocess.ROUTES)
         if logged != expected:
             problems.append(f"hookwatch: sent {expected}, {logged} request_finished lines")
-    table: dict[str, Any] = {}
-    for label, _, _ in inprocess.ROUTES:
-        bare_us = cells["bare", label].median_us
-        table[label] = {
-            name: {
-                "median_us": cells[name, label].median_us,
-                "min_us": cells[name, label].min_us,
-                "max_us": cells[name, label].max_us,
-                "ratio": cells[name, label].median_us / bare_us,
-                "added_us": cells[name, label].median_us - bare_us,
-                "requests": sent[name, label],
-            }
-            for name in names
-        }
-    return table, problems
+    return inprocess.summarise(cells, sent), problems
 
 
 def markdown_table(columns: Sequence[str], table: dict[str, dict[str, Any]],
@@ -145,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loopback-rounds", type=int, default=2)
     parser.add_argument("--no-loopback", action="store_true")
     parser.add_argument("--no-scrape", action="store_true")
+    parser.add_argument("--no-sinks", action="store_true", help="skip the log destination run")
     parser.add_argument("--no-write", action="store_true", help="print only: no JSON, PNG, doc")
     args = parser.parse_args(argv)
 
@@ -165,6 +153,17 @@ def main(argv: list[str] | None = None) -> int:
     sections = [f"Machine: {results['machine']}.", "", "**In-process WSGI** "
                 f"({args.repeats} repeats × {args.calls} calls per variant and route)", "",
                 inprocess_markdown(table)]
+
+    if not args.no_sinks and "exporter" in names:
+        from . import sinks
+
+        sink_table, sink_problems = sinks.run(args.calls, args.repeats)
+        problems += sink_problems
+        results["sinks"] = sink_table
+        print("In-process, hookwatch's request line to each destination:")
+        print(inprocess_markdown(sink_table), "\n")
+        sections += ["", "**Log destination** (in-process as above; hookwatch's JSON lines "
+                     "to each destination in turn)", "", inprocess_markdown(sink_table)]
 
     if not args.no_loopback:
         from . import loopback

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 
 from werkzeug.test import EnvironBuilder
 
-__all__ = ["ROUTES", "Cell", "call", "count_requests", "make_environ", "run"]
+__all__ = ["ROUTES", "Cell", "call", "count_requests", "make_environ", "run", "summarise"]
 
 # (label in the table, URL path, route rule as hookwatch labels it)
 ROUTES = (("/", "/", "/"), ("/user/<name>", "/user/ada", "/user/<name>"))
@@ -95,6 +95,26 @@ def run(
                 cells[name, label].samples.append(_batch(apps[name], environ, calls))
                 sent[name, label] += calls
     return cells, sent
+
+
+def summarise(cells: dict[tuple[str, str], Cell], sent: dict[tuple[str, str], int]
+              ) -> dict[str, dict[str, dict[str, float]]]:
+    """Route -> variant -> median, min, max, ratio and added µs against ``bare``, requests."""
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for label, _, _ in ROUTES:
+        bare_us = cells["bare", label].median_us
+        table[label] = {
+            name: {
+                "median_us": cell.median_us,
+                "min_us": cell.min_us,
+                "max_us": cell.max_us,
+                "ratio": cell.median_us / bare_us,
+                "added_us": cell.median_us - bare_us,
+                "requests": sent[name, route],
+            }
+            for (name, route), cell in cells.items() if route == label
+        }
+    return table
 
 
 def count_requests(name: str, registry: Any, rule: str) -> float | None:

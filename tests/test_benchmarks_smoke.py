@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from benchmarks import loopback, scrape
+from benchmarks import loopback, scrape, sinks
 from benchmarks.__main__ import run_inprocess
 from tests.conftest import require_binary
 
@@ -21,6 +21,25 @@ class TestInProcess:
         for row in table.values():
             assert set(row) == set(NAMES)
             assert all(cell["median_us"] > 0 for cell in row.values())
+
+
+class TestLogDestinations:
+    def test_every_request_is_counted_and_logged_at_each_destination(self) -> None:
+        """A tiny run per destination: counted everywhere, and every request line read back
+        from the files and counted by the process reading the pipe."""
+        table, problems = sinks.run(calls=20, repeats=2)
+        assert problems == []
+        for row in table.values():
+            assert list(row)[:2] == ["bare", "exporter"]
+            destinations = [name for name in row if name.startswith("hookwatch, ")]
+            assert "hookwatch, pipe to another process" in destinations
+            assert "hookwatch, /dev/null" in destinations
+            assert any(name.startswith("hookwatch, file on ") for name in destinations)
+
+    def test_filesystem_of(self, tmp_path) -> None:
+        """The mount table names the file system of a path; /proc is procfs."""
+        assert sinks.filesystem_of("/proc/self") == "proc"
+        assert sinks.filesystem_of(str(tmp_path)) not in {"", "unknown"}
 
 
 class TestLoopback:

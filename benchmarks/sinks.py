@@ -1,0 +1,107 @@
+"""What the request line's destination costs: hookwatch with its JSON lines going to a file
+on disk, a file in memory (tmpfs), a pipe read by another process (as a container's stdout
+is) and ``/dev/null``, side by side with the bare app and the exporter in one in-process run.
+
+The line is the same everywhere; only the ``write`` system call behind it differs, so the
+rows tell how much of hookwatch's added time is the kernel's work for that destination.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+from typing import Any, Iterator
+
+from prometheus_client import CollectorRegistry
+
+from app.logs import configure_logging
+
+from . import apps, inprocess
+
+__all__ = ["filesystem_of", "run"]
+
+REQUEST_LINE = '"event":"request_finished"'
+
+
+def filesystem_of(path: str) -> str:
+    """The type of the file system holding ``path`` (``ext4``, ``tmpfs``), from the mount
+    table; ``"unknown"`` where there is none to read."""
+    path = os.path.realpath(path)
+    best, kind = "", "unknown"
+    try:
+        with open("/proc/self/mounts", encoding="utf-8") as mounts:
+            for line in mounts:
+                _, mount_point, fs_type, *_ = line.split()
+                inside = path == mount_point or path.startswith(mount_point.rstrip("/") + "/")
+                if inside and len(mount_point) >= len(best):
+                    best, kind = mount_point, fs_type
+    except OSError:
+        pass
+    return kind
+
+
+@contextlib.contextmanager
+def _destinations(tmp: str) -> Iterator[tuple[dict[str, str], subprocess.Popen[str]]]:
+    """Paths to log to, by label, and the process reading the pipe (it counts the request
+    lines it reads, and prints the count when the writer closes the pipe)."""
+    disk = os.path.join(tmp, "requests.log")
+    paths = {f"file on {filesystem_of(tmp)}": disk}
+    with contextlib.ExitStack() as stack:
+        if os.path.isdir("/dev/shm"):
+            shm = stack.enter_context(tempfile.TemporaryDirectory(dir="/dev/shm"))
+            paths[f"file on {filesystem_of(shm)}"] = os.path.join(shm, "requests.log")
+        fifo = os.path.join(tmp, "requests.fifo")
+        os.mkfifo(fifo)
+        reader = subprocess.Popen(["grep", "-c", "-F", REQUEST_LINE, fifo],
+                                  stdout=subprocess.PIPE, text=True)
+        paths["pipe to another process"] = fifo
+        paths["/dev/null"] = os.devnull
+        try:
+            yield paths, reader
+        finally:
+            reader.kill()  # a no-op once it has counted; else it would wait on the pipe
+            reader.wait()
+
+
+def run(calls: int, repeats: int) -> tuple[dict[str, Any], list[str]]:
+    """Time bare, exporter and hookwatch per log destination; check every request was
+    counted and (where the lines can be read back) logged."""
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="hookwatch-sinks-") as tmp, \
+            _destinations(tmp) as (paths, reader):
+        registries = {label: CollectorRegistry() for label in ("exporter", *paths)}
+        variants: dict[str, Any] = {"bare": apps.bare(),
+                                    "exporter": apps.exporter(registries["exporter"])}
+        for label, path in paths.items():
+            variants[f"hookwatch, {label}"] = apps.hookwatch(path, registries[label])
+        try:
+            cells, sent = inprocess.run(variants, calls, repeats)
+        finally:
+            configure_logging("json", "WARNING", sys.stderr)  # before the streams close
+            for label in paths:
+                variants[f"hookwatch, {label}"].extensions["benchmark_log"].close()
+        piped, _ = reader.communicate(timeout=30)
+        for route, _, rule in inprocess.ROUTES:
+            counted = inprocess.count_requests("exporter", registries["exporter"], rule)
+            if counted != sent["exporter", route]:
+                problems.append(f"exporter {route}: sent {sent['exporter', route]}, counted {counted}")
+        for label, path in paths.items():
+            name = f"hookwatch, {label}"
+            expected = sum(sent[name, route] for route, _, _ in inprocess.ROUTES)
+            for route, _, rule in inprocess.ROUTES:
+                counted = inprocess.count_requests("hookwatch", registries[label], rule)
+                if counted != sent[name, route]:
+                    problems.append(f"{name} {route}: sent {sent[name, route]}, counted {counted}")
+            if path == os.devnull:
+                continue
+            if label.startswith("pipe"):
+                logged = int(piped.strip() or 0)
+            else:
+                with open(path, encoding="utf-8") as log:
+                    logged = sum(REQUEST_LINE in line for line in log)
+            if logged != expected:
+                problems.append(f"{name}: sent {expected}, {logged} request lines")
+    return inprocess.summarise(cells, sent), problems
