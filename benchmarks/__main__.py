@@ -2,7 +2,8 @@
 
 In-process WSGI calls for bare Flask, hookwatch (production, JSON logs to a file) and
 prometheus_flask_exporter (defaults); hookwatch again with its log lines to each kind of
-destination (``benchmarks.sinks``); the same over loopback with gunicorn and wrk; then the
+destination (``benchmarks.sinks``) and with one part at a time switched off
+(``benchmarks.ablate``); the same over loopback with gunicorn and wrk; then the
 ``/metrics`` scrape benchmark. Prints the tables, writes ``benchmarks/results.json``,
 the plot ``docs/performance.png`` and the table in ``docs/performance.md``. Exits 1 if any
 benchmark request went uncounted.
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-loopback", action="store_true")
     parser.add_argument("--no-scrape", action="store_true")
     parser.add_argument("--no-sinks", action="store_true", help="skip the log destination run")
+    parser.add_argument("--no-ablate", action="store_true", help="skip the cost breakdown")
     parser.add_argument("--no-write", action="store_true", help="print only: no JSON, PNG, doc")
     args = parser.parse_args(argv)
 
@@ -164,6 +166,16 @@ def main(argv: list[str] | None = None) -> int:
         print(inprocess_markdown(sink_table), "\n")
         sections += ["", "**Log destination** (in-process as above; hookwatch's JSON lines "
                      "to each destination in turn)", "", inprocess_markdown(sink_table)]
+
+    if not args.no_ablate and "hookwatch" in names:
+        from . import ablate
+
+        results["ablate"] = ablate.run(args.calls, args.repeats)
+        print("In-process, what each part of hookwatch's added time costs:")
+        print(ablate.markdown(results["ablate"]), "\n")
+        sections += ["", "**Where hookwatch's added time goes** (in-process as above; full "
+                     "hookwatch minus a copy with that part switched off)", "",
+                     ablate.markdown(results["ablate"])]
 
     if not args.no_loopback:
         from . import loopback

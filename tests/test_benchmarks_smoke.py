@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client import CollectorRegistry
 
-from benchmarks import loopback, scrape, sinks
+from benchmarks import ablate, apps, loopback, scrape, sinks
 from benchmarks.__main__ import run_inprocess
 from tests.conftest import require_binary
 
@@ -40,6 +41,34 @@ class TestLogDestinations:
         """The mount table names the file system of a path; /proc is procfs."""
         assert sinks.filesystem_of("/proc/self") == "proc"
         assert sinks.filesystem_of(str(tmp_path)) not in {"", "unknown"}
+
+
+class TestAblate:
+    def test_every_part_is_measured(self) -> None:
+        """A tiny run: a figure for every part on both routes, and the table renders."""
+        table = ablate.run(calls=10, repeats=1)
+        assert set(table) == {"/", "/user/<name>"}
+        for row in table.values():
+            assert set(row) == {"added_us", *ablate.PARTS}
+        assert all(part in ablate.markdown(table) for part in ablate.PARTS)
+
+    @pytest.mark.parametrize("part", list(ablate.PARTS))
+    def test_switching_a_part_off_removes_its_work(self, tmp_path, part) -> None:
+        """Each copy really lacks its part: no line written, nothing observed, no header."""
+        registry = CollectorRegistry()
+        app = apps.hookwatch(str(tmp_path / "requests.log"), registry)
+        ablate.PARTS[part](app)
+        response = app.test_client().get("/")
+        app.extensions["benchmark_log"].close()
+        logged = "request_finished" in (tmp_path / "requests.log").read_text(encoding="utf-8")
+        counted = registry.get_sample_value(
+            "http_server_request_duration_seconds_count",
+            {"http_request_method": "GET", "http_route": "/", "http_response_status_code": "200"})
+        assert logged == ("request line" not in part and "write" not in part)
+        assert (counted == 1) == ("histograms" not in part)
+        assert ("Server-Timing" in response.headers) == ("Server-Timing" not in part)
+        in_flight = app.extensions["hookwatch"].metrics.active_for("GET")
+        assert isinstance(in_flight, ablate._Still) == ("gauge" in part)
 
 
 class TestLoopback:

@@ -1,0 +1,110 @@
+"""Where hookwatch's added time goes: full hookwatch against copies of it with one part
+switched off, side by side with the bare app in one in-process run.
+
+A part's cost is the full app's median minus the copy's. The copies are for measuring only:
+switching a part off reaches into hookwatch's internals, which no user code should do.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from typing import Any, Callable
+
+from prometheus_client import CollectorRegistry
+
+from app.logs import configure_logging
+
+from . import apps, inprocess
+
+__all__ = ["PARTS", "run"]
+
+
+class _Still:
+    """An in-flight gauge child that does not move."""
+
+    def inc(self) -> None:
+        pass
+
+    def dec(self) -> None:
+        pass
+
+
+def _skip(*_: Any) -> None:
+    pass
+
+
+def _without_write(app: Any) -> None:
+    app.extensions["hookwatch"].request_log._sink.write_line = _skip
+
+
+def _without_line(app: Any) -> None:
+    app.extensions["hookwatch"].request_log.write = _skip
+
+
+def _without_histograms(app: Any) -> None:
+    app.extensions["hookwatch"].metrics.record_request = _skip
+
+
+def _without_gauge(app: Any) -> None:
+    app.extensions["hookwatch"].metrics.active_for = lambda _method: _Still()
+
+
+def _without_server_timing(app: Any) -> None:
+    app.extensions["hookwatch"].server_timing = False
+
+
+# label -> how to switch the part off on a fresh hookwatch app
+PARTS: dict[str, Callable[[Any], None]] = {
+    "the request line (fields, JSON, write)": _without_line,
+    "… of which its write system call": _without_write,
+    "the histograms (7 observations)": _without_histograms,
+    "the in-flight gauge (up and down)": _without_gauge,
+    "the Server-Timing header": _without_server_timing,
+}
+
+NESTED = {"… of which its write system call"}  # inside the request line's cost
+
+
+def run(calls: int, repeats: int) -> dict[str, Any]:
+    """Route -> {"added_us": full hookwatch over bare, part -> µs it costs}."""
+    with tempfile.TemporaryDirectory(prefix="hookwatch-ablate-") as tmp:
+        variants: dict[str, Any] = {"bare": apps.bare()}
+        for name in ("hookwatch", *PARTS):
+            variants[name] = apps.hookwatch(os.path.join(tmp, "requests.log"),
+                                            CollectorRegistry())
+            if name in PARTS:
+                PARTS[name](variants[name])
+        try:
+            cells, _ = inprocess.run(variants, calls, repeats)
+        finally:
+            configure_logging("json", "WARNING", sys.stderr)  # before the streams close
+            for name in ("hookwatch", *PARTS):
+                variants[name].extensions["benchmark_log"].close()
+    table: dict[str, Any] = {}
+    for route, _, _ in inprocess.ROUTES:
+        full_us = cells["hookwatch", route].median_us
+        table[route] = {"added_us": full_us - cells["bare", route].median_us,
+                        **{part: full_us - cells[part, route].median_us for part in PARTS}}
+    return table
+
+
+def markdown(table: dict[str, Any]) -> str:
+    """One row per part, one column per route."""
+    routes = list(table)
+    lines = ["| part of hookwatch's added time | " + " | ".join(f"`{r}` µs" for r in routes)
+             + " |", "|---|" + "---:|" * len(routes),
+             "| **all of it** (hookwatch over bare) | "
+             + " | ".join(f"**{table[r]['added_us']:.1f}**" for r in routes) + " |"]
+    for part in PARTS:
+        lines.append(f"| {part} | " + " | ".join(f"{table[r][part]:.1f}" for r in routes) + " |")
+    rest = [table[r]["added_us"] - sum(table[r][part] for part in PARTS if part not in NESTED)
+            for r in routes]
+    lines.append("| the rest: id, request state, log context, phase stamps, `X-Request-ID`, "
+                 "sizes, the hooks' calls | " + " | ".join(f"{us:.1f}" for us in rest) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown(run(calls=1000, repeats=15)))
