@@ -26,7 +26,6 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from .gauges import GaugeChild, InMemoryGauge
 from .histograms import InMemoryHistogram
 
 __all__ = [
@@ -67,9 +66,8 @@ class Metrics:
 
     Looking up a labelled child costs about a microsecond; the caches make the per-request
     cost a dict lookup. Their size is bounded by the label values real routes produce.
-    In a single process the histograms are :class:`InMemoryHistogram` (one lock for all of
-    a request's seven observations instead of two per observation) and the in-flight gauge
-    is an :class:`InMemoryGauge`; both read on ``/metrics`` as prometheus-client's own.
+    In a single process the histograms are :class:`InMemoryHistogram`: one lock for all of
+    a request's seven observations instead of two per observation.
     """
 
     def __init__(self, registry: CollectorRegistry, version: str) -> None:
@@ -85,10 +83,12 @@ class Metrics:
             ("http_request_method", "http_route", "http_response_status_code"),
             DURATION_BUCKETS,
         )
-        self.active = self._in_flight_gauge(
+        self.active = Gauge(
             "http_server_active_requests",
             "Number of HTTP server requests in flight.",
-            "http_request_method",
+            ("http_request_method",),
+            multiprocess_mode="livesum",
+            registry=registry,
         )
         self.request_size, self.response_size = (
             self._histogram(
@@ -132,7 +132,7 @@ class Metrics:
         )
         build_info.labels(version, platform.python_version(), flask_version()).set(1)
         self._phase_children = tuple(self.phase.labels(phase) for phase in PHASES)
-        self._active_children: dict[str, Gauge | GaugeChild] = {}
+        self._active_children: dict[str, Gauge] = {}
         # (method, route, status) -> duration, request size and response size children
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
         self._exposition_registry = self._build_exposition_registry()
@@ -146,15 +146,7 @@ class Metrics:
         return InMemoryHistogram(name, documentation, labelnames, buckets, self._lock,
                                  self.registry)
 
-    def _in_flight_gauge(self, name: str, documentation: str, labelname: str) -> Any:
-        """prometheus-client's file-backed Gauge (summed over live processes) in
-        multiprocess mode, else ours."""
-        if self.multiprocess:
-            return Gauge(name, documentation, (labelname,), multiprocess_mode="livesum",
-                         registry=self.registry)
-        return InMemoryGauge(name, documentation, labelname, self.registry)
-
-    def active_for(self, method: str) -> Gauge | GaugeChild:
+    def active_for(self, method: str) -> Gauge:
         """Return the in-flight gauge child for an already normalised ``method``."""
         child = self._active_children.get(method)
         if child is None:
