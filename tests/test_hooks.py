@@ -507,6 +507,30 @@ class TestCardinality:
         assert "/metrics" not in routes
 
 
+class TestInFlight:
+    def test_a_request_is_in_flight_while_it_runs_and_only_then(self, app, client) -> None:
+        """The gauge reads 1 inside the view (0 for other methods), 0 once it ended, even
+        when the view raised; the scrape does not count itself."""
+        registry = app.extensions["hookwatch"].metrics.registry
+        seen = []
+
+        def view() -> str:
+            seen.append({method: registry.get_sample_value(
+                "http_server_active_requests", {"http_request_method": method})
+                for method in ("GET", "POST")})
+            if request.args.get("fail"):
+                raise RuntimeError("boom")
+            return "ok"
+
+        app.add_url_rule("/in-flight", "in_flight", view)
+        client.get("/in-flight")
+        with pytest.raises(RuntimeError, match="boom"):  # the testing config propagates it
+            client.get("/in-flight?fail=1")
+        assert seen == [{"GET": 1, "POST": 0}] * 2
+        assert sample(scrape(client), "http_server_active_requests",
+                      http_request_method="GET") == 0
+
+
 class TestResponseSizes:
     def test_streamed_body_is_not_buffered(self, make_app, logs) -> None:
         """A streamed response leaves the hooks unread: its line says the size is unknown,
