@@ -23,8 +23,6 @@ from typing import Any, Callable, Sequence
 
 from prometheus_client import CollectorRegistry
 
-from app.logs import configure_logging
-
 from . import apps, inprocess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,9 +54,7 @@ def run_inprocess(names: list[str], calls: int, repeats: int, log_path: str
         cells, sent = inprocess.run(variants, calls, repeats)
     finally:
         if "hookwatch" in variants:
-            # Point logging away from the file before closing it: later lines go to stderr.
-            configure_logging("json", "WARNING", sys.stderr)
-            variants["hookwatch"].extensions["benchmark_log"].close()
+            apps.close_logs(*variants.values())
     problems = []
     for name in names:
         for label, _, rule in inprocess.ROUTES:

@@ -8,13 +8,10 @@ switching a part off reaches into hookwatch's internals, which no user code shou
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from typing import Any, Callable
 
 from prometheus_client import CollectorRegistry
-
-from app.logs import configure_logging
 
 from . import apps, inprocess
 
@@ -79,9 +76,7 @@ def run(calls: int, repeats: int) -> dict[str, Any]:
         try:
             cells, _ = inprocess.run(variants, calls, repeats)
         finally:
-            configure_logging("json", "WARNING", sys.stderr)  # before the streams close
-            for name in ("hookwatch", *PARTS):
-                variants[name].extensions["benchmark_log"].close()
+            apps.close_logs(*variants.values())
     table: dict[str, Any] = {}
     for route, _, _ in inprocess.ROUTES:
         full_us = cells["hookwatch", route].median_us

@@ -12,13 +12,14 @@ Every factory takes no required argument so gunicorn can load it as ``benchmarks
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
 from flask import Blueprint, Flask
 from prometheus_client import CollectorRegistry
 
-__all__ = ["TEMPLATES", "VARIANTS", "bare", "exporter", "hookwatch"]
+__all__ = ["TEMPLATES", "VARIANTS", "bare", "close_logs", "exporter", "hookwatch"]
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "app" / "templates"
 VARIANTS = ("bare", "hookwatch", "exporter")
@@ -85,3 +86,15 @@ def exporter(registry: CollectorRegistry | None = None) -> Flask:
         )
 
     return bare(init)
+
+
+def close_logs(*variants: Any) -> None:
+    """Close the log files of the hookwatch apps among ``variants``, once logging points at
+    stderr: the process's later lines would otherwise go to a closed file."""
+    from app.logs import configure_logging
+
+    configure_logging("json", "WARNING", sys.stderr)
+    for app in variants:
+        stream = app.extensions.get("benchmark_log")
+        if stream is not None:
+            stream.close()

@@ -2,6 +2,13 @@
 
 ``python -m benchmarks.profile [--pyinstrument] [--calls N]`` runs ``GET /user/ada`` N times
 on the fully instrumented app and prints where the time goes, hottest first.
+
+``--no-profiler`` only makes the calls (after 500 warm-up calls), for an outside tool;
+docs/performance.md counts instructions per request with callgrind from two such runs::
+
+    valgrind --tool=callgrind --callgrind-out-file=calls.200 \
+        venv/bin/python -m benchmarks.profile --variant bare --path / --no-profiler --calls 200
+    # again with --calls 1200; (Ir of the second - Ir of the first) / 1000 per request
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import cProfile
 import os
 import pstats
 import tempfile
+from typing import Any
 
 from . import apps
 from .inprocess import call, make_environ
@@ -24,31 +32,45 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--path", default="/user/ada")
     parser.add_argument("--pyinstrument", action="store_true", help="sampling profiler instead")
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--variant", choices=apps.VARIANTS, default="hookwatch")
+    parser.add_argument("--no-profiler", action="store_true", help="only make the calls")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
-        app = apps.hookwatch(os.path.join(tmp, "requests.log"))
-        environ = make_environ(args.path)
-        for _ in range(500):
-            call(app, environ)
-        if args.pyinstrument:
-            from pyinstrument import Profiler
+        if args.variant == "hookwatch":
+            app = apps.hookwatch(os.path.join(tmp, "requests.log"))
+        else:
+            app = getattr(apps, args.variant)()
+        try:
+            _run(app, make_environ(args.path), args)
+        finally:
+            apps.close_logs(app)
 
-            profiler = Profiler(interval=0.0001)
-            profiler.start()
-            for _ in range(args.calls):
-                call(app, environ)
-            profiler.stop()
-            print(profiler.output_text(unicode=True, color=False, show_all=False))
-            return
-        profile = cProfile.Profile()
-        profile.enable()
+
+def _run(app: Any, environ: dict[str, Any], args: argparse.Namespace) -> None:
+    """500 warm-up calls, then ``args.calls`` timed by the chosen profiler (or none)."""
+    for _ in range(500):
+        call(app, environ)
+    if args.no_profiler:
         for _ in range(args.calls):
             call(app, environ)
-        profile.disable()
-        stats = pstats.Stats(profile)
-        stats.sort_stats("tottime").print_stats(args.top)
+        return
+    if args.pyinstrument:
+        from pyinstrument import Profiler
 
+        profiler = Profiler(interval=0.0001)
+        profiler.start()
+        for _ in range(args.calls):
+            call(app, environ)
+        profiler.stop()
+        print(profiler.output_text(unicode=True, color=False, show_all=False))
+        return
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(args.calls):
+        call(app, environ)
+    profile.disable()
+    pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
 
 if __name__ == "__main__":
     main()

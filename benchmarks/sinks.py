@@ -11,13 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 import tempfile
 from typing import Any, Iterator
 
 from prometheus_client import CollectorRegistry
-
-from app.logs import configure_logging
 
 from . import apps, inprocess
 
@@ -80,9 +77,7 @@ def run(calls: int, repeats: int) -> tuple[dict[str, Any], list[str]]:
         try:
             cells, sent = inprocess.run(variants, calls, repeats)
         finally:
-            configure_logging("json", "WARNING", sys.stderr)  # before the streams close
-            for label in paths:
-                variants[f"hookwatch, {label}"].extensions["benchmark_log"].close()
+            apps.close_logs(*variants.values())
         piped, _ = reader.communicate(timeout=30)
         for route, _, rule in inprocess.ROUTES:
             counted = inprocess.count_requests("exporter", registries["exporter"], rule)

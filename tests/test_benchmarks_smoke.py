@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-from benchmarks import ablate, apps, loopback, scrape, sinks
+from benchmarks import ablate, apps, loopback, profile, scrape, sinks
 from benchmarks.__main__ import run_inprocess
 from tests.conftest import require_binary
 
@@ -69,6 +69,19 @@ class TestAblate:
         assert ("Server-Timing" in response.headers) == ("Server-Timing" not in part)
         in_flight = app.extensions["hookwatch"].metrics.active_for("GET")
         assert isinstance(in_flight, ablate._Still) == ("gauge" in part)
+
+
+class TestProfile:
+    def test_profiles_the_request_path(self, capsys) -> None:
+        """cProfile's table names hookwatch's hooks."""
+        profile.main(["--calls", "20", "--top", "80"])
+        assert "hooks.py" in capsys.readouterr().out
+
+    @pytest.mark.parametrize("variant", apps.VARIANTS)
+    def test_calls_only_for_an_outside_tool(self, capsys, variant) -> None:
+        """``--no-profiler`` makes the calls and prints nothing (callgrind counts them)."""
+        profile.main(["--variant", variant, "--no-profiler", "--calls", "5"])
+        assert capsys.readouterr().out == ""
 
 
 class TestLoopback:

@@ -14,13 +14,13 @@ import random
 import re
 import string
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
 from app.metrics import HTTP_METHODS
 
-from .conftest import DURATION, RawServer, snapshot
+from .conftest import RawServer, snapshot
 
 REQUEST_LINES = {"request_finished", "request_failed"}
 NEW_ID = re.compile(r"[0-9a-f]{32}")
