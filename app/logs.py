@@ -85,10 +85,11 @@ def json_dumps(event_dict: Any, default: Callable[[Any], Any] | None = None) -> 
 
 
 def _ascii_json_line(fields: dict[str, Any]) -> bytes | None:
-    """``fields`` as :func:`json_dumps` writes them, with a newline, as ASCII bytes; ``None``
-    where it would take the ``json.dumps`` path (non-ASCII text, types orjson refuses)."""
+    """``fields`` as the JSON renderer writes them, with a newline, as ASCII bytes; ``None``
+    where it would write them otherwise: non-ASCII text, types orjson refuses, and the ones
+    it passes to the renderer's fallback (dates, dataclasses)."""
     try:
-        line = orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
+        line = orjson.dumps(fields, option=_ORJSON_OPTIONS | orjson.OPT_APPEND_NEWLINE)
     except TypeError:
         return None
     return line if line.isascii() else None

@@ -37,7 +37,7 @@ def _without_write(app: Any) -> None:
 
 
 def _without_line(app: Any) -> None:
-    app.extensions["hookwatch"].request_log.write = _skip
+    app.extensions["hookwatch"]._log = _skip
 
 
 def _without_histograms(app: Any) -> None:
@@ -54,26 +54,27 @@ def _without_server_timing(app: Any) -> None:
 
 # label -> how to switch the part off on a fresh hookwatch app
 PARTS: dict[str, Callable[[Any], None]] = {
-    "the request line (fields, JSON, write)": _without_line,
-    "… of which its write system call": _without_write,
+    "the request line (its fields, JSON, write)": _without_line,
+    "… of which the write (lock, flush, system call)": _without_write,
     "the histograms (7 observations)": _without_histograms,
     "the in-flight gauge (up and down)": _without_gauge,
     "the Server-Timing header": _without_server_timing,
 }
 
-NESTED = {"… of which its write system call"}  # inside the request line's cost
+NESTED = {"… of which the write (lock, flush, system call)"}  # inside the request line's cost
 
 
 def run(calls: int, repeats: int) -> dict[str, Any]:
     """Route -> {"added_us": full hookwatch over bare, part -> µs it costs}."""
     with tempfile.TemporaryDirectory(prefix="hookwatch-ablate-") as tmp:
-        variants: dict[str, Any] = {"bare": apps.bare()}
-        for name in ("hookwatch", *PARTS):
-            variants[name] = apps.hookwatch(os.path.join(tmp, "requests.log"),
-                                            CollectorRegistry())
-            if name in PARTS:
-                PARTS[name](variants[name])
+        variants: dict[str, Any] = {}
         try:
+            variants["bare"] = apps.bare()
+            for name in ("hookwatch", *PARTS):
+                variants[name] = apps.hookwatch(os.path.join(tmp, "requests.log"),
+                                                CollectorRegistry())
+                if name in PARTS:
+                    PARTS[name](variants[name])
             cells, _ = inprocess.run(variants, calls, repeats)
         finally:
             apps.close_logs(*variants.values())

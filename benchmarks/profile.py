@@ -72,5 +72,6 @@ def _run(app: Any, environ: dict[str, Any], args: argparse.Namespace) -> None:
     profile.disable()
     pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
 
+
 if __name__ == "__main__":
     main()

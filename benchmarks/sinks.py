@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import tempfile
 from typing import Any, Iterator
@@ -20,7 +21,8 @@ from . import apps, inprocess
 
 __all__ = ["filesystem_of", "run"]
 
-REQUEST_LINE = '"event":"request_finished"'
+# A request line, as orjson writes it or (spaced) json.dumps; for re and grep -E alike.
+REQUEST_LINE = '"event": ?"request_finished"'
 
 
 def filesystem_of(path: str) -> str:
@@ -43,24 +45,21 @@ def filesystem_of(path: str) -> str:
 @contextlib.contextmanager
 def _destinations(tmp: str) -> Iterator[tuple[dict[str, str], subprocess.Popen[str]]]:
     """Paths to log to, by label, and the process reading the pipe (it counts the request
-    lines it reads, and prints the count when the writer closes the pipe)."""
-    disk = os.path.join(tmp, "requests.log")
-    paths = {f"file on {filesystem_of(tmp)}": disk}
+    lines it reads, and prints the count once every writer has closed the pipe)."""
+    paths = {f"file on {filesystem_of(tmp)}": os.path.join(tmp, "requests.log")}
     with contextlib.ExitStack() as stack:
-        if os.path.isdir("/dev/shm"):
+        if os.path.isdir("/dev/shm") and filesystem_of("/dev/shm") != filesystem_of(tmp):
             shm = stack.enter_context(tempfile.TemporaryDirectory(dir="/dev/shm"))
             paths[f"file on {filesystem_of(shm)}"] = os.path.join(shm, "requests.log")
-        fifo = os.path.join(tmp, "requests.fifo")
-        os.mkfifo(fifo)
-        reader = subprocess.Popen(["grep", "-c", "-F", REQUEST_LINE, fifo],
-                                  stdout=subprocess.PIPE, text=True)
-        paths["pipe to another process"] = fifo
+        # The pipe exists before anyone opens it to write (a named pipe would block that
+        # open until its reader came); if the reader is gone, writes fail and are reported.
+        reader = stack.enter_context(subprocess.Popen(
+            ["grep", "-c", "-E", REQUEST_LINE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True))
+        assert reader.stdin is not None
+        paths["pipe to another process"] = f"/proc/self/fd/{reader.stdin.fileno()}"
         paths["/dev/null"] = os.devnull
-        try:
-            yield paths, reader
-        finally:
-            reader.kill()  # a no-op once it has counted; else it would wait on the pipe
-            reader.wait()
+        yield paths, reader
 
 
 def run(calls: int, repeats: int) -> tuple[dict[str, Any], list[str]]:
@@ -70,15 +69,16 @@ def run(calls: int, repeats: int) -> tuple[dict[str, Any], list[str]]:
     with tempfile.TemporaryDirectory(prefix="hookwatch-sinks-") as tmp, \
             _destinations(tmp) as (paths, reader):
         registries = {label: CollectorRegistry() for label in ("exporter", *paths)}
-        variants: dict[str, Any] = {"bare": apps.bare(),
-                                    "exporter": apps.exporter(registries["exporter"])}
-        for label, path in paths.items():
-            variants[f"hookwatch, {label}"] = apps.hookwatch(path, registries[label])
+        variants: dict[str, Any] = {}
         try:
+            variants["bare"] = apps.bare()
+            variants["exporter"] = apps.exporter(registries["exporter"])
+            for label, path in paths.items():
+                variants[f"hookwatch, {label}"] = apps.hookwatch(path, registries[label])
             cells, sent = inprocess.run(variants, calls, repeats)
         finally:
             apps.close_logs(*variants.values())
-        piped, _ = reader.communicate(timeout=30)
+        piped, _ = reader.communicate(timeout=30)  # closes our end: the reader sees the end
         for route, _, rule in inprocess.ROUTES:
             counted = inprocess.count_requests("exporter", registries["exporter"], rule)
             if counted != sent["exporter", route]:
@@ -96,7 +96,7 @@ def run(calls: int, repeats: int) -> tuple[dict[str, Any], list[str]]:
                 logged = int(piped.strip() or 0)
             else:
                 with open(path, encoding="utf-8") as log:
-                    logged = sum(REQUEST_LINE in line for line in log)
+                    logged = sum(re.search(REQUEST_LINE, line) is not None for line in log)
             if logged != expected:
                 problems.append(f"{name}: sent {expected}, {logged} request lines")
     return inprocess.summarise(cells, sent), problems

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import io
 import json
 import logging
@@ -13,6 +15,12 @@ from freezegun import freeze_time
 
 from app import create_app
 from app.logs import _ascii_json_line, add_timestamp, configure_logging, get_logger, json_dumps
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
 
 
 class TestConfigureLogging:
@@ -70,6 +78,8 @@ class TestTimestamps:
 
 
 class TestRequestLineBytes:
+    RENDERER = structlog.processors.JSONRenderer(serializer=json_dumps)
+
     @pytest.mark.parametrize("fields", [
         {"request_id": "a" * 32, "status": 200, "duration_ms": 0.125, "response_bytes": None},
         {"path": "/tab\there\x00", "quote": 'say "hi"', "big": 2**63 - 1, "negative": -1.5e-7},
@@ -77,16 +87,18 @@ class TestRequestLineBytes:
     def test_same_bytes_as_the_renderer(self, fields) -> None:
         """The request line's bytes, written straight to the descriptor, are the text the
         JSON renderer writes for every other line."""
-        assert _ascii_json_line(fields) == (json_dumps(fields) + "\n").encode()
+        assert _ascii_json_line(fields) == (self.RENDERER(None, "info", dict(fields)) + "\n").encode()
 
     @pytest.mark.parametrize("fields", [
         {"path": "/user/ad\u00e9"},  # json.dumps escapes it: the renderer's path writes it
         {"path": "/bad\ud800"},  # a lone surrogate orjson refuses
         {"big": 2**70},  # beyond 64 bits
+        {"at": datetime.date(2026, 1, 1)},  # the renderer's fallback writes its repr
+        {"point": Point(1, 2)},  # a dataclass: the same
     ])
     def test_left_to_the_renderer_when_it_would_differ(self, fields) -> None:
         assert _ascii_json_line(fields) is None
-        json.loads(json_dumps(fields))  # which still writes a line
+        json.loads(self.RENDERER(None, "info", dict(fields)))  # which still writes a line
 
 
 class TestAppLogFormats:
