@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-from benchmarks import ablate, apps, loopback, profile, scrape, sinks
+from benchmarks import ablate, apps, compare, loopback, profile, scrape, sinks
 from benchmarks.__main__ import run_inprocess
 from tests.conftest import require_binary
 
@@ -90,6 +90,30 @@ class TestProfile:
         profile.main(["--variant", variant, "--no-profiler", "--calls", "5", "--path", "/"])
         assert capsys.readouterr().out == ""
         assert made == ["/"] * 505
+
+
+class TestCompare:
+    def test_summary_is_the_median_over_runs_of_each_runs_own_difference(self) -> None:
+        runs = [{"bare /": 100.0, "hookwatch /": 150.0, "exporter /": 130.0},
+                {"bare /": 110.0, "hookwatch /": 154.0, "exporter /": 150.0},
+                {"bare /": 90.0, "hookwatch /": 135.0, "exporter /": 115.0}]
+        for run in runs:  # the other route, 1 µs apart
+            run.update({key.replace(" /", " /user/<name>"): value + (key != "bare /")
+                        for key, value in list(run.items())})
+        table = compare.summarise_runs(runs)
+        assert table["/"] == {"hookwatch": 45.0, "exporter": 30.0, "gap": 15.0}
+        assert table["/user/<name>"] == {"hookwatch": 46.0, "exporter": 31.0, "gap": 15.0}
+
+    def test_two_revisions_side_by_side_and_no_worktree_left(self, capsys) -> None:
+        """A tiny comparison of HEAD with itself (a shallow clone has no other revision): a
+        row per revision and route, and the temporary worktrees are gone afterwards."""
+        worktrees_before = compare._git("worktree", "list")
+        assert compare.main(["HEAD", "HEAD", "--runs", "1", "--calls", "5",
+                             "--repeats", "1"]) == 0
+        rows = [line for line in capsys.readouterr().out.splitlines()
+                if line.startswith("| HEAD")]
+        assert len(rows) == 4
+        assert compare._git("worktree", "list") == worktrees_before
 
 
 class TestLoopback:
