@@ -29,8 +29,10 @@ RUNNER = Path(__file__).resolve().with_name("revision_run.py")
 
 
 def _git(*args: str) -> str:
-    return subprocess.run(["git", "-C", str(ROOT), *args], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    # safe.directory: this checkout is the code being run, so git may trust it even when
+    # another user owns it (a CI clone), which git otherwise refuses.
+    command = ["git", "-c", f"safe.directory={ROOT}", "-C", str(ROOT), *args]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def _measure(tree: Path, calls: int, repeats: int) -> dict[str, float]:
