@@ -36,7 +36,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from prometheus_client import values
+from prometheus_client import multiprocess, values
 
 __all__ = [
     "MultiprocessSetup",
@@ -51,7 +51,6 @@ __all__ = [
 
 ENV_DIR = "PROMETHEUS_MULTIPROC_DIR"
 SERVER_IDENTITY = "server"
-_LIVE_GAUGE_PATTERN = "gauge_live*_{identity}.db"
 
 
 class ProcessSlots:
@@ -122,13 +121,9 @@ class MultiprocessSetup:
     owner_pid: int = field(default_factory=os.getpid)
 
     def forget_live_gauges(self, identity: str) -> None:
-        """Delete the ``live*`` gauge files of a process that is gone."""
-        pattern = _LIVE_GAUGE_PATTERN.format(identity=identity)
-        for path in glob.glob(os.path.join(self.directory, pattern)):
-            try:
-                os.remove(path)
-            except FileNotFoundError:
-                pass
+        """Delete the ``live*`` gauge files of a process that is gone: prometheus-client's
+        ``mark_process_dead``, given the slot's identity where it names files by pid."""
+        multiprocess.mark_process_dead(identity, self.directory)
 
     def files(self) -> list[str]:
         """The metric files in the directory, sorted by name."""
