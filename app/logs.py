@@ -75,21 +75,18 @@ def json_dumps(event_dict: Any, default: Callable[[Any], Any] | None = None) -> 
     Anything orjson refuses or would write differently (non-ASCII text, which ``json.dumps``
     escapes; non-string keys; integers beyond 64 bits) goes through ``json.dumps``.
     """
-    try:
-        line = orjson.dumps(event_dict, default=default, option=_ORJSON_OPTIONS)
-    except TypeError:
-        return json.dumps(event_dict, default=default)
-    if line.isascii():
-        return line.decode()
-    return json.dumps(event_dict, default=default)
+    line = _ascii_json(event_dict, default)
+    return json.dumps(event_dict, default=default) if line is None else line.decode()
 
 
-def _ascii_json_line(fields: dict[str, Any]) -> bytes | None:
-    """``fields`` as the JSON renderer writes them, with a newline, as ASCII bytes; ``None``
-    where it would write them otherwise: non-ASCII text, types orjson refuses, and the ones
-    it passes to the renderer's fallback (dates, dataclasses)."""
+def _ascii_json(value: Any, default: Callable[[Any], Any] | None = None,
+                option: int = 0) -> bytes | None:
+    """orjson's bytes for ``value`` (with ``option``s, such as a trailing newline), where
+    they are ASCII; ``None`` where :func:`json_dumps` takes ``json.dumps`` instead: non-ASCII
+    text, types orjson refuses, and, without a ``default``, the ones it passes to it
+    (dates, dataclasses: the renderer's fallback writes their ``repr``)."""
     try:
-        line = orjson.dumps(fields, option=_ORJSON_OPTIONS | orjson.OPT_APPEND_NEWLINE)
+        line = orjson.dumps(value, default=default, option=_ORJSON_OPTIONS | option)
     except TypeError:
         return None
     return line if line.isascii() else None
@@ -252,7 +249,7 @@ class RequestLog:
         fields["logger"] = "hookwatch"
         fields["timestamp"] = _timestamps.format(time.time())
         if self._json_bytes and "exc_info" not in fields:
-            data = _ascii_json_line(fields)
+            data = _ascii_json(fields, option=orjson.OPT_APPEND_NEWLINE)
             if data is not None:
                 self._sink.write_line(data)
                 return
