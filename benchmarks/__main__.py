@@ -55,15 +55,10 @@ def run_inprocess(names: list[str], calls: int, repeats: int, log_path: str
     finally:
         if "hookwatch" in variants:
             apps.close_logs(*variants.values())
-    problems = []
-    for name in names:
-        for label, _, rule in inprocess.ROUTES:
-            counted = inprocess.count_requests(name, registries[name], rule)
-            if counted is not None and counted != sent[name, label]:
-                problems.append(f"{name} {label}: sent {sent[name, label]}, counted {counted}")
+    problems = [problem for name in names
+                for problem in inprocess.miscounted(name, name, registries[name], sent)]
     if "hookwatch" in names:
-        with open(log_path, encoding="utf-8") as log:
-            logged = sum(1 for line in log if json.loads(line)["event"] == "request_finished")
+        logged = inprocess.count_request_lines(log_path)
         expected = sum(sent["hookwatch", label] for label, _, _ in inprocess.ROUTES)
         if logged != expected:
             problems.append(f"hookwatch: sent {expected}, {logged} request_finished lines")

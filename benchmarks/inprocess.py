@@ -7,6 +7,7 @@ the median over repeats, the min and max, and the ratio of medians to the bare a
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -14,10 +15,15 @@ from typing import Any, Callable, Iterable
 
 from werkzeug.test import EnvironBuilder
 
-__all__ = ["ROUTES", "Cell", "call", "count_requests", "make_environ", "run", "summarise"]
+__all__ = [
+    "REQUEST_LINE", "ROUTES", "Cell", "call", "count_request_lines", "count_requests",
+    "make_environ", "miscounted", "run", "summarise",
+]
 
 # (label in the table, URL path, route rule as hookwatch labels it)
 ROUTES = (("/", "/", "/"), ("/user/<name>", "/user/ada", "/user/<name>"))
+# A request line, as orjson writes it or (spaced) json.dumps; for re and grep -E alike.
+REQUEST_LINE = '"event": ?"request_finished"'
 HEADERS = {"User-Agent": "hookwatch-benchmark/1.0", "Accept": "text/html"}
 
 
@@ -131,3 +137,23 @@ def count_requests(name: str, registry: Any, rule: str) -> float | None:
             {"method": "GET", "path": path, "status": "200"},
         )
     return None
+
+
+def miscounted(kind: str, name: str, registry: Any, sent: dict[tuple[str, str], int]
+               ) -> list[str]:
+    """For variant ``name``, an app of ``kind`` (bare, hookwatch or exporter), each route on
+    which its own metrics did not count exactly what it was sent; bare counts nothing."""
+    if kind == "bare":
+        return []
+    problems = []
+    for label, _, rule in ROUTES:
+        counted = count_requests(kind, registry, rule)
+        if counted != sent[name, label]:
+            problems.append(f"{name} {label}: sent {sent[name, label]}, counted {counted}")
+    return problems
+
+
+def count_request_lines(path: str) -> int:
+    """How many ``request_finished`` lines the log file at ``path`` holds."""
+    with open(path, encoding="utf-8") as log:
+        return sum(re.search(REQUEST_LINE, line) is not None for line in log)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import subprocess
 import tempfile
 from typing import Any, Iterator
@@ -20,10 +19,6 @@ from prometheus_client import CollectorRegistry
 from . import apps, inprocess
 
 __all__ = ["filesystem_of", "run"]
-
-# A request line, as orjson writes it or (spaced) json.dumps; for re and grep -E alike.
-REQUEST_LINE = '"event": ?"request_finished"'
-
 
 def filesystem_of(path: str) -> str:
     """The type of the file system holding ``path`` (``ext4``, ``tmpfs``), from the mount
@@ -54,7 +49,7 @@ def _destinations(tmp: str) -> Iterator[tuple[dict[str, str], subprocess.Popen[s
         # The pipe exists before anyone opens it to write (a named pipe would block that
         # open until its reader came); if the reader is gone, writes fail and are reported.
         reader = stack.enter_context(subprocess.Popen(
-            ["grep", "-c", "-E", REQUEST_LINE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            ["grep", "-c", "-E", inprocess.REQUEST_LINE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             text=True))
         assert reader.stdin is not None
         paths["pipe to another process"] = f"/proc/self/fd/{reader.stdin.fileno()}"
@@ -79,24 +74,17 @@ def run(calls: int, repeats: int) -> tuple[dict[str, Any], list[str]]:
         finally:
             apps.close_logs(*variants.values())
         piped, _ = reader.communicate(timeout=30)  # closes our end: the reader sees the end
-        for route, _, rule in inprocess.ROUTES:
-            counted = inprocess.count_requests("exporter", registries["exporter"], rule)
-            if counted != sent["exporter", route]:
-                problems.append(f"exporter {route}: sent {sent['exporter', route]}, counted {counted}")
+        problems += inprocess.miscounted("exporter", "exporter", registries["exporter"], sent)
         for label, path in paths.items():
             name = f"hookwatch, {label}"
-            expected = sum(sent[name, route] for route, _, _ in inprocess.ROUTES)
-            for route, _, rule in inprocess.ROUTES:
-                counted = inprocess.count_requests("hookwatch", registries[label], rule)
-                if counted != sent[name, route]:
-                    problems.append(f"{name} {route}: sent {sent[name, route]}, counted {counted}")
+            problems += inprocess.miscounted("hookwatch", name, registries[label], sent)
             if path == os.devnull:
                 continue
+            expected = sum(sent[name, route] for route, _, _ in inprocess.ROUTES)
             if label.startswith("pipe"):
                 logged = int(piped.strip() or 0)
             else:
-                with open(path, encoding="utf-8") as log:
-                    logged = sum(re.search(REQUEST_LINE, line) is not None for line in log)
+                logged = inprocess.count_request_lines(path)
             if logged != expected:
                 problems.append(f"{name}: sent {expected}, {logged} request lines")
     return inprocess.summarise(cells, sent), problems
