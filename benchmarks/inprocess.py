@@ -17,7 +17,7 @@ from werkzeug.test import EnvironBuilder
 
 __all__ = [
     "REQUEST_LINE", "ROUTES", "Cell", "call", "count_request_lines", "count_requests",
-    "make_environ", "miscounted", "run", "summarise",
+    "make_environ", "miscounted", "request_series", "run", "summarise",
 ]
 
 # (label in the table, URL path, route rule as hookwatch labels it)
@@ -123,20 +123,22 @@ def summarise(cells: dict[tuple[str, str], Cell], sent: dict[tuple[str, str], in
     return table
 
 
-def count_requests(name: str, registry: Any, rule: str) -> float | None:
-    """How many ``GET rule`` requests with status 200 a variant's own metrics counted."""
-    if name == "hookwatch":
-        return registry.get_sample_value(
-            "http_server_request_duration_seconds_count",
-            {"http_request_method": "GET", "http_route": rule, "http_response_status_code": "200"},
-        )
-    if name == "exporter":
-        path = "/user/ada" if rule == "/user/<name>" else rule
-        return registry.get_sample_value(
-            "flask_http_request_duration_seconds_count",
-            {"method": "GET", "path": path, "status": "200"},
-        )
-    return None
+def request_series(kind: str, rule: str) -> tuple[str, dict[str, str], str]:
+    """Where an app of ``kind`` (hookwatch or exporter) counts ``GET rule`` requests: the
+    sample's name, its method and route labels, and the name of its status label. The
+    exporter labels by raw path: the benchmark's ``/user/<name>`` requests are ``/user/ada``."""
+    if kind == "hookwatch":
+        return ("http_server_request_duration_seconds_count",
+                {"http_request_method": "GET", "http_route": rule}, "http_response_status_code")
+    path = "/user/ada" if rule == "/user/<name>" else rule
+    return "flask_http_request_duration_seconds_count", {"method": "GET", "path": path}, "status"
+
+
+def count_requests(kind: str, registry: Any, rule: str) -> float | None:
+    """How many ``GET rule`` requests with status 200 an app of ``kind`` (hookwatch or
+    exporter) counted in its own metrics."""
+    name, labels, status = request_series(kind, rule)
+    return registry.get_sample_value(name, {**labels, status: "200"})
 
 
 def miscounted(kind: str, name: str, registry: Any, sent: dict[tuple[str, str], int]

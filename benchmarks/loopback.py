@@ -27,11 +27,12 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from .inprocess import ROUTES, request_series
+
 __all__ = ["Run", "parse_wrk", "run"]
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
-ROUTES = (("/", "/", "/"), ("/user/<name>", "/user/ada", "/user/<name>"))
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
@@ -135,12 +136,7 @@ def _wrk(port: int, path: str, seconds: float, connections: int) -> Run:
 def _counted(server: Server, rule: str) -> float:
     with urllib.request.urlopen(f"http://{HOST}:{server.port}/metrics", timeout=10) as answer:
         text = answer.read().decode()
-    wanted, labels = {
-        "hookwatch": ("http_server_request_duration_seconds_count",
-                      {"http_route": rule, "http_request_method": "GET"}),
-        "exporter": ("flask_http_request_duration_seconds_count",
-                     {"path": "/user/ada" if rule == "/user/<name>" else rule, "method": "GET"}),
-    }[server.name]
+    wanted, labels, _ = request_series(server.name, rule)  # any status
     total = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
