@@ -16,8 +16,6 @@ from app.histograms import Series
 from tests.conftest import sample
 from tests.servers import Samples, parse_metrics
 
-REQUEST_LINES = {"request_finished", "request_failed"}
-
 
 def scrape(client) -> Samples:
     """The parsed exposition, read from the app (a failing hook would fail ``/metrics`` too)."""
