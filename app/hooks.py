@@ -4,8 +4,9 @@
 on who registered a hook first:
 
 1. ``before_request``, first of all (before URL value preprocessors and every other
-   ``before_request`` function): accept or mint the request id and bind the log context,
-   warm up once per process, then start the clock and raise the in-flight gauge.
+   ``before_request`` function): accept or mint the request id and make the request
+   current, so every line logged until it ends carries its id; warm up once per process;
+   then start the clock and raise the in-flight gauge.
 2. Other ``before_request`` functions, then the view; Flask has no hook between the two, so
    the ends of ``preprocess_request`` and ``dispatch_request`` are stamped.
 3. Other ``after_request`` functions and the session save, then ours, last, on the final
@@ -33,7 +34,7 @@ from flask import Flask, Response, g
 from flask.globals import request_ctx
 from werkzeug.exceptions import ServiceUnavailable
 
-from .logs import FailureReporter, RequestLog
+from .logs import FailureReporter, RequestLog, current_request
 from .metrics import Metrics, method_label
 from .request_id import accept_request_id, new_request_id, parse_traceparent
 from .warmup import Warmup
@@ -42,10 +43,11 @@ __all__ = ["HookwatchFlask", "RequestLifecycle", "RequestState", "init_app"]
 
 _HANDLING_ERROR = "hookwatch_handling_error"  # set on flask.g while Flask makes a 500 page
 
-# The current request's state, set by our first step and reset by our last. A ContextVar,
-# like Flask's own request context: read five times per request, it costs a fraction of a
-# lookup on flask.g through its proxy.
-_current_state: ContextVar[RequestState | None] = ContextVar("hookwatch_state", default=None)
+# The current request's state (logs.current_request, whose ids every line logged meanwhile
+# carries), set by our first step and reset by our last. A ContextVar, like Flask's own
+# request context: read five times per request, it costs a fraction of a lookup on flask.g
+# through its proxy.
+_current_state: ContextVar[RequestState | None] = current_request
 # The same state as an attribute of the request's RequestContext: teardown tells by it
 # whether the context being popped is the one our first step saw (a copied context, or one
 # built on the same environ, is another object) and whether it was popped before, as
@@ -53,21 +55,17 @@ _current_state: ContextVar[RequestState | None] = ContextVar("hookwatch_state", 
 _CONTEXT_STATE = "hookwatch_state"
 
 
-def _bind_ids(state: RequestState) -> None:
-    """Put the request's id on ``g`` and its ids in the log context."""
+def _set_request_id(state: RequestState) -> None:
+    """Put the request's id on ``g``."""
     # On the object behind the proxy: ``g.request_id = `` makes several calls to find it.
     g._get_current_object().request_id = state.request_id
-    if state.trace_id is None:
-        structlog.contextvars.bind_contextvars(request_id=state.request_id)
-    else:
-        structlog.contextvars.bind_contextvars(request_id=state.request_id, trace_id=state.trace_id)
 
 
 def _end_request(state: RequestState) -> None:
-    """Clear the request's log context and make current again the state that was current
-    before it: usually none; an outer request's when a view made a request of its own (Flask
-    shares ``g`` between the two), whose ids then go back on ``g`` and in the log context
-    (fields the outer view bound itself are not restored)."""
+    """Clear the fields the view bound in the log context and make current again the state
+    that was current before the request: usually none; an outer request's when a view made a
+    request of its own (Flask shares ``g`` between the two), whose id then goes back on
+    ``g`` (fields the outer view bound itself are not restored)."""
     structlog.contextvars.clear_contextvars()
     if state.token is not None:
         try:
@@ -76,7 +74,7 @@ def _end_request(state: RequestState) -> None:
             _current_state.set(None)
     outer = _current_state.get()
     if outer is not None:
-        _bind_ids(outer)
+        _set_request_id(outer)
 
 
 class RequestState:
@@ -164,8 +162,8 @@ class RequestLifecycle:
             return None
 
     def _identify(self, req: Any) -> RequestState:
-        """Accept or mint the request id; put it on ``g`` and in the log context, and make
-        the new state current."""
+        """Accept or mint the request id, put it on ``g`` and make the new state current
+        (which puts the ids on every line logged until the request ends)."""
         rule = req.url_rule
         state = RequestState(
             # Read from the WSGI environ: the same values as req.headers, for less work.
@@ -175,7 +173,7 @@ class RequestLifecycle:
         )
         state.trace_id = parse_traceparent(req.environ.get("HTTP_TRACEPARENT"))
         state.token = _current_state.set(state)
-        _bind_ids(state)
+        _set_request_id(state)
         state.counted = req.endpoint not in self.uncounted_endpoints
         return state
 

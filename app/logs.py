@@ -2,7 +2,7 @@
 
 Our own events go through structlog's native path; Flask's, werkzeug's and any library's
 stdlib records go through the same processors via ``ProcessorFormatter``, so every line has
-the same shape and carries the request id bound in ``structlog.contextvars``. The one line
+the same shape and, while a request runs, carries its id (:func:`add_request_ids`). The one line
 per request is written by :class:`RequestLog` with the same renderer and sink, without
 structlog's bound-logger layers (so ``structlog.testing.capture_logs`` does not see it).
 """
@@ -17,6 +17,7 @@ import re
 import sys
 import threading
 import time
+from contextvars import ContextVar
 from typing import Any, Callable, TextIO
 
 import orjson
@@ -24,7 +25,8 @@ import structlog
 from structlog.typing import Processor
 
 __all__ = [
-    "FailureReporter", "RequestLog", "add_timestamp", "configure_logging", "get_logger", "json_dumps",
+    "FailureReporter", "RequestLog", "add_request_ids", "add_timestamp", "configure_logging",
+    "current_request", "get_logger", "json_dumps",
 ]
 
 _HANDLER_MARK = "_hookwatch_handler"
@@ -58,11 +60,30 @@ def add_timestamp(_logger: Any, _name: str, event_dict: Any) -> Any:
     return event_dict
 
 
+# The request being handled, an object with ``request_id`` and ``trace_id`` (``None`` or a
+# string), set and reset by app.hooks. Read only when a line is logged: a request whose view
+# logs nothing pays nothing for its log context (binding it in structlog.contextvars cost
+# about 1.5 us per request).
+current_request: ContextVar[Any] = ContextVar("hookwatch_request", default=None)
+
+
+def add_request_ids(_logger: Any, _name: str, event_dict: Any) -> Any:
+    """structlog processor: the current request's ``request_id``, and its ``trace_id`` if it
+    has one, on a line that does not carry its own."""
+    request = current_request.get()
+    if request is not None:
+        event_dict.setdefault("request_id", request.request_id)
+        if request.trace_id is not None:
+            event_dict.setdefault("trace_id", request.trace_id)
+    return event_dict
+
+
 def _shared_processors() -> list[Processor]:
-    """The request's context (its id), the level and the time, for every line but the
-    request line, which carries them itself (see :class:`RequestLog`)."""
-    return [structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
-            add_timestamp]
+    """The request's ids, the fields bound in ``structlog.contextvars``, the level and the
+    time, for every line but the request line, which carries them itself (see
+    :class:`RequestLog`)."""
+    return [add_request_ids, structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level, add_timestamp]
 
 
 # Types json.dumps would not know either: handed to the fallback (repr), as before orjson.

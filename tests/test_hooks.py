@@ -8,11 +8,13 @@ import weakref
 from typing import Any
 
 import pytest
+import structlog
 from flask import Flask, copy_current_request_context, g, request, stream_with_context
 from freezegun import freeze_time
 from werkzeug.test import EnvironBuilder
 
 from app.hooks import RequestState
+from app.logs import get_logger
 from tests.conftest import sample, scrape
 
 
@@ -467,6 +469,34 @@ class TestLogContext:
         assert line["request_id"] == response.headers["X-Request-ID"]
         assert line["logger"] == "some.library"
         assert line["level"] == "warning"
+
+    def test_fields_a_view_binds_end_with_its_request(self, make_app, logs) -> None:
+        """A view's own structlog context is on its lines, not on the next request's; and
+        the request's ids stay on its lines even if the view clears that context."""
+        app = make_app()
+        trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+        @app.route("/binds")
+        def binds() -> str:
+            structlog.contextvars.bind_contextvars(user="ada")
+            get_logger().info("bound")
+            structlog.contextvars.clear_contextvars()
+            get_logger().info("cleared")
+            structlog.contextvars.bind_contextvars(user="grace")  # left bound
+            return "ok"
+
+        client = app.test_client()
+        first = client.get("/binds", headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
+        second = client.get("/context")
+        bound, cleared = logs.events("bound", "cleared")
+        assert (bound["user"], bound["request_id"], bound["trace_id"]) == (
+            "ada", first.headers["X-Request-ID"], trace)
+        assert (cleared["request_id"], cleared["trace_id"]) == (
+            first.headers["X-Request-ID"], trace)
+        assert "user" not in cleared
+        [visited] = logs.events("context_visited")
+        assert visited["request_id"] == second.headers["X-Request-ID"]
+        assert "user" not in visited and "trace_id" not in visited
 
     def test_no_context_outside_requests(self, client, logs) -> None:
         """After a request, a line logged outside any request has no request id."""
