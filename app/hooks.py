@@ -77,6 +77,18 @@ def _end_request(state: RequestState) -> None:
         _set_request_id(outer)
 
 
+def _body_size(response: Response) -> int | None:
+    """The response body's size in bytes, if known without reading a streamed body
+    (calculate_content_length() would buffer it whole): then its declared Content-Length,
+    if any (send_file declares one)."""
+    body = response.response
+    if type(body) is list and len(body) == 1 and type(body[0]) is bytes:
+        return len(body[0])  # what Flask makes of a view's value: the same answer, for less
+    if response.is_sequence:
+        return response.calculate_content_length()
+    return response.content_length
+
+
 class RequestState:
     """What one request has recorded so far; current in ``_current_state`` while it runs."""
 
@@ -219,12 +231,7 @@ class RequestLifecycle:
     def _finish_response(self, state: RequestState, response: Response) -> None:
         now = time.perf_counter()
         state.status = response.status_code
-        # A streamed body is never read here (calculate_content_length() would buffer it
-        # whole): its size is the declared Content-Length, if any (send_file declares one).
-        if response.is_sequence:
-            state.response_bytes = response.calculate_content_length()
-        else:
-            state.response_bytes = response.content_length
+        state.response_bytes = _body_size(response)
         # add(), not item assignment: these headers are ours alone, and assignment first
         # scans every header to remove an earlier one (three times the cost).
         headers = response.headers

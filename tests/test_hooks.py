@@ -621,6 +621,16 @@ class TestResponseSizes:
                       http_request_method="GET", http_route="/stream",
                       http_response_status_code="200") == 1
 
+    @pytest.mark.parametrize(("body", "size"), [
+        ("héllo", 6), (b"\x00" * 3, 3), (["ü", b"ab", "c"], 5), ((b"ab", b"cd"), 4), ([], 0),
+    ])
+    def test_body_size_is_its_encoded_bytes(self, make_app, logs, body, size) -> None:
+        """A body in memory is measured in bytes as sent, whatever the view returned."""
+        app = make_app()
+        app.add_url_rule("/body", "body", lambda: app.response_class(body))
+        response = app.test_client().get("/body")
+        assert len(response.data) == logs.requests[-1]["response_bytes"] == size
+
     def test_declared_length_of_a_stream_is_its_size(self, make_app, logs) -> None:
         """A stream that declares its Content-Length (as send_file does) is that size."""
         app = make_app()
