@@ -13,7 +13,8 @@ on who registered a hook first:
    response: ``X-Request-ID``, ``Server-Timing``, its status and size noted.
 4. Other ``teardown_request`` functions, then ours, always, even if one of them raised (Flask
    skips the rest when a teardown raises): the request counted once (as 500 if step 3 never
-   ran or a teardown raised), one log line, the in-flight gauge lowered, the context cleared.
+   ran or a teardown raised), one log line, the in-flight gauge lowered, the request no
+   longer current and the fields bound in its log context cleared.
    A body streamed with ``stream_with_context`` pops the context again when it ends: then
    only an exception raised while streaming is logged (``response_stream_failed``).
 
@@ -34,7 +35,7 @@ from flask import Flask, Response, g
 from flask.globals import request_ctx
 from werkzeug.exceptions import ServiceUnavailable
 
-from .logs import FailureReporter, RequestLog, current_request
+from .logs import REQUEST_ENVIRON_KEY, FailureReporter, RequestLog, current_request
 from .metrics import Metrics, method_label
 from .request_id import accept_request_id, new_request_id, parse_traceparent
 from .warmup import Warmup
@@ -43,10 +44,10 @@ __all__ = ["HookwatchFlask", "RequestLifecycle", "RequestState", "init_app"]
 
 _HANDLING_ERROR = "hookwatch_handling_error"  # set on flask.g while Flask makes a 500 page
 
-# The current request's state (logs.current_request, whose ids every line logged meanwhile
-# carries), set by our first step and reset by our last. A ContextVar, like Flask's own
-# request context: read five times per request, it costs a fraction of a lookup on flask.g
-# through its proxy.
+# The current request's state, in logs.current_request (every line logged meanwhile
+# carries its ids), set by our first step and reset by our last. A ContextVar, like Flask's
+# own request context: read a few times per request, it costs a fraction of a lookup on
+# flask.g through its proxy.
 _current_state: ContextVar[RequestState | None] = current_request
 # The same state as an attribute of the request's RequestContext: teardown tells by it
 # whether the context being popped is the one our first step saw (a copied context, or one
@@ -61,19 +62,17 @@ def _set_request_id(state: RequestState) -> None:
     g._get_current_object().request_id = state.request_id
 
 
-# structlog's registry of the context variables bind_contextvars has made. While it is
-# empty nothing was ever bound, so there is nothing to clear: clear_contextvars walks every
-# context variable (about 2 us per request). Private to structlog: should it go, this is
-# None and every request clears (tests/test_hooks.py empties it to test the skip).
-_structlog_vars: dict[str, Any] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
-
-
 def _end_request(state: RequestState) -> None:
-    """Clear the fields the view bound in the log context and make current again the state
-    that was current before the request: usually none; an outer request's when a view made a
-    request of its own (Flask shares ``g`` between the two), whose id then goes back on
-    ``g`` (fields the outer view bound itself are not restored)."""
-    if _structlog_vars is None or _structlog_vars:
+    """Clear the log context (what ``structlog.contextvars`` holds: fields the view bound)
+    and make current again the state that was current before the request: usually none; an
+    outer request's when a view made a request of its own (Flask shares ``g`` between the
+    two), whose id then goes back on ``g`` (fields the outer view bound are not restored)."""
+    # clear_contextvars walks every context variable (about 2 us per request). structlog
+    # registers each one bind_contextvars makes; while none was ever made in the process,
+    # the walk is skipped. The registry is private to structlog: without it, every request
+    # clears (tests/test_hooks.py covers both).
+    bound_ever = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+    if not isinstance(bound_ever, dict) or bound_ever:
         structlog.contextvars.clear_contextvars()
     if state.token is not None:
         try:
@@ -86,12 +85,14 @@ def _end_request(state: RequestState) -> None:
 
 
 def _body_size(response: Response) -> int | None:
-    """The response body's size in bytes, if known without reading a streamed body
-    (calculate_content_length() would buffer it whole): then its declared Content-Length,
-    if any (send_file declares one)."""
+    """The response body's size in bytes; for a streamed body, which is never read here
+    (calculate_content_length() would buffer it whole), its declared Content-Length if any
+    (send_file declares one), else ``None``."""
     body = response.response
     if type(body) is list and len(body) == 1 and type(body[0]) is bytes:
-        return len(body[0])  # what Flask makes of a view's value: the same answer, for less
+        # What Flask makes of a view's value: calculate_content_length()'s answer for it,
+        # for less work (a response class overriding that method is not asked).
+        return len(body[0])
     if response.is_sequence:
         return response.calculate_content_length()
     return response.content_length
@@ -193,6 +194,7 @@ class RequestLifecycle:
         )
         state.trace_id = parse_traceparent(req.environ.get("HTTP_TRACEPARENT"))
         state.token = _current_state.set(state)
+        req.environ[REQUEST_ENVIRON_KEY] = state
         _set_request_id(state)
         state.counted = req.endpoint not in self.uncounted_endpoints
         return state

@@ -22,11 +22,12 @@ from typing import Any, Callable, TextIO
 
 import orjson
 import structlog
+from flask import has_request_context, request
 from structlog.typing import Processor
 
 __all__ = [
-    "FailureReporter", "RequestLog", "add_request_ids", "add_timestamp", "configure_logging",
-    "current_request", "get_logger", "json_dumps",
+    "REQUEST_ENVIRON_KEY", "FailureReporter", "RequestLog", "add_request_ids", "add_timestamp",
+    "configure_logging", "current_request", "get_logger", "json_dumps",
 ]
 
 _HANDLER_MARK = "_hookwatch_handler"
@@ -63,26 +64,35 @@ def add_timestamp(_logger: Any, _name: str, event_dict: Any) -> Any:
 # The request being handled, an object with ``request_id`` and ``trace_id`` (``None`` or a
 # string), set and reset by app.hooks. Read only when a line is logged: a request whose view
 # logs nothing pays nothing for its log context (binding the ids in structlog.contextvars
-# cost about 2 us per request in the benchmark, between commits f21c571 and f2a073a).
+# cost about 2 us per request; see docs/performance.md). So the ids are not in
+# structlog.contextvars.get_contextvars(): a thread gets them by running in a copy of the
+# request's context (contextvars.copy_context(), flask.copy_current_request_context).
 current_request: ContextVar[Any] = ContextVar("hookwatch_request", default=None)
+# The same object in the request's WSGI environ, for lines logged where current_request is
+# not set but the request's context is pushed: a body streamed with stream_with_context (its
+# request has ended), a function run with copy_current_request_context in another thread.
+REQUEST_ENVIRON_KEY = "hookwatch.request"
 
 
 def add_request_ids(_logger: Any, _name: str, event_dict: Any) -> Any:
     """structlog processor: the current request's ``request_id``, and its ``trace_id`` if it
-    has one, on a line that does not carry its own."""
-    request = current_request.get()
-    if request is not None:
-        event_dict.setdefault("request_id", request.request_id)
-        if request.trace_id is not None:
-            event_dict.setdefault("trace_id", request.trace_id)
+    has one, unless the line has its own (passed to the log call or bound in
+    ``structlog.contextvars``: this runs after ``merge_contextvars``)."""
+    current = current_request.get()
+    if current is None and has_request_context():
+        current = request.environ.get(REQUEST_ENVIRON_KEY)
+    if current is not None:
+        event_dict.setdefault("request_id", current.request_id)
+        if current.trace_id is not None:
+            event_dict.setdefault("trace_id", current.trace_id)
     return event_dict
 
 
 def _shared_processors() -> list[Processor]:
-    """The request's ids, the fields bound in ``structlog.contextvars``, the level and the
+    """The fields bound in ``structlog.contextvars``, the request's ids, the level and the
     time, for every line but the request line, which carries them itself (see
     :class:`RequestLog`)."""
-    return [add_request_ids, structlog.contextvars.merge_contextvars,
+    return [structlog.contextvars.merge_contextvars, add_request_ids,
             structlog.processors.add_log_level, add_timestamp]
 
 

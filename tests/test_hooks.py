@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import weakref
@@ -476,12 +477,13 @@ class TestLogContext:
         """A view's own structlog context is on its lines, not on the next request's; and
         the request's ids stay on its lines even if the view clears that context.
 
-        structlog's registry of its context variables starts empty, as in a process where
-        nothing was bound yet: our teardown skips the clear while it is empty."""
-        registry = structlog.contextvars._CONTEXT_VARS
-        assert hooks._structlog_vars is registry
+        The process starts with nothing bound (structlog's registry of its context
+        variables empty): teardown skips the clear until a view binds something."""
         monkeypatch.setattr(structlog.contextvars, "_CONTEXT_VARS", {})
-        monkeypatch.setattr(hooks, "_structlog_vars", structlog.contextvars._CONTEXT_VARS)
+        clear = structlog.contextvars.clear_contextvars
+        teardown_clears: list[str] = []  # the path of each request whose teardown cleared
+        monkeypatch.setattr(structlog.contextvars, "clear_contextvars", lambda: (
+            teardown_clears.append(request.path if request else "-"), clear())[1])
         app = make_app()
         trace = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -489,14 +491,17 @@ class TestLogContext:
         def binds() -> str:
             structlog.contextvars.bind_contextvars(user="ada")
             get_logger().info("bound")
-            structlog.contextvars.clear_contextvars()
+            clear()
             get_logger().info("cleared")
             structlog.contextvars.bind_contextvars(user="grace")  # left bound
             return "ok"
 
         client = app.test_client()
+        client.get("/")
+        assert teardown_clears == []  # nothing was ever bound: nothing to clear
         first = client.get("/binds", headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
         second = client.get("/context")
+        assert teardown_clears == ["/binds", "/context"]
         bound, cleared = logs.events("bound", "cleared")
         assert (bound["user"], bound["request_id"], bound["trace_id"]) == (
             "ada", first.headers["X-Request-ID"], trace)
@@ -506,6 +511,63 @@ class TestLogContext:
         [visited] = logs.events("context_visited")
         assert visited["request_id"] == second.headers["X-Request-ID"]
         assert "user" not in visited and "trace_id" not in visited
+
+    def test_every_request_clears_without_structlogs_registry(self, client,
+                                                              monkeypatch) -> None:
+        """The skip reads a registry private to structlog; without it, every request
+        clears the log context."""
+        monkeypatch.delattr(structlog.contextvars, "_CONTEXT_VARS")
+        clear = structlog.contextvars.clear_contextvars
+        calls: list[str] = []
+        monkeypatch.setattr(structlog.contextvars, "clear_contextvars",
+                            lambda: (calls.append("clear"), clear())[1])
+        client.get("/")
+        assert calls == ["clear"]
+
+    def test_a_request_id_the_view_binds_wins(self, make_app, logs) -> None:
+        """A line's own ``request_id``, passed or bound, is kept; other lines get the
+        request's."""
+        app = make_app()
+
+        @app.route("/own-id")
+        def own_id() -> str:
+            get_logger().info("passed", request_id="job-7")
+            structlog.contextvars.bind_contextvars(request_id="job-8")
+            get_logger().info("bound")
+            return "ok"
+
+        app.test_client().get("/own-id")
+        assert [line["request_id"] for line in logs.events("passed", "bound")] == [
+            "job-7", "job-8"]
+
+    def test_lines_in_a_streamed_body_and_a_copied_context_carry_the_ids(
+        self, make_app, logs
+    ) -> None:
+        """Lines logged where the request's context is pushed again, after its view
+        returned: in a body streamed with stream_with_context, in a thread running
+        copy_current_request_context or a copy of the context."""
+        app = make_app()
+
+        def chunks() -> Any:
+            get_logger().info("streaming")
+            yield "a"
+
+        @app.route("/stream-logs")
+        def stream_logs() -> Any:
+            in_a_copy = contextvars.copy_context()
+            for target in (copy_current_request_context(lambda: get_logger().info("copied")),
+                           lambda: in_a_copy.run(logging.getLogger("worker").warning,
+                                                 "in a copy")):
+                worker = threading.Thread(target=target)
+                worker.start()
+                worker.join()
+            return app.response_class(stream_with_context(chunks()))
+
+        response = app.test_client().get("/stream-logs", headers={"X-Request-ID": "s-2"})
+        assert response.data == b"a"
+        lines = logs.events("streaming", "copied", "in a copy")
+        assert sorted(line["event"] for line in lines) == ["copied", "in a copy", "streaming"]
+        assert {line["request_id"] for line in lines} == {"s-2"}
 
     def test_no_context_outside_requests(self, client, logs) -> None:
         """After a request, a line logged outside any request has no request id."""
