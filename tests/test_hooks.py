@@ -14,7 +14,6 @@ from flask import Flask, copy_current_request_context, g, request, stream_with_c
 from freezegun import freeze_time
 from werkzeug.test import EnvironBuilder
 
-from app import hooks
 from app.hooks import RequestState
 from app.logs import get_logger
 from tests.conftest import sample, scrape
