@@ -2,8 +2,8 @@
 
 Our own events go through structlog's native path; Flask's, werkzeug's and any library's
 stdlib records go through the same processors via ``ProcessorFormatter``, so every line has
-the same shape and, while a request runs, carries its id (:func:`add_request_ids`). The one line
-per request is written by :class:`RequestLog` with the same renderer and sink, without
+the same shape and, while a request runs, carries its id (:func:`add_request_ids`). The one
+line per request is written by :class:`RequestLog` with the same renderer and sink, without
 structlog's bound-logger layers (so ``structlog.testing.capture_logs`` does not see it).
 """
 
