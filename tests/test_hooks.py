@@ -27,6 +27,20 @@ def iter_chunks(items: list[Any]) -> Any:
         yield item
 
 
+def spy_on_log_context_clears(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the path of the request (``-`` outside one) at each call of structlog's
+    ``clear_contextvars`` from now on, keeping its behaviour."""
+    clear = structlog.contextvars.clear_contextvars
+    paths: list[str] = []
+
+    def recording_clear() -> None:
+        paths.append(request.path if request else "-")
+        clear()
+
+    monkeypatch.setattr(structlog.contextvars, "clear_contextvars", recording_clear)
+    return paths
+
+
 def spy_on_lifecycle(app: Flask, events: list[Any]) -> None:
     """Record when each of our three steps finishes, keeping their behaviour."""
     lifecycle = app.extensions["hookwatch"]
@@ -479,10 +493,8 @@ class TestLogContext:
         The process starts with nothing bound (structlog's registry of its context
         variables empty): teardown skips the clear until a view binds something."""
         monkeypatch.setattr(structlog.contextvars, "_CONTEXT_VARS", {})
-        clear = structlog.contextvars.clear_contextvars
-        teardown_clears: list[str] = []  # the path of each request whose teardown cleared
-        monkeypatch.setattr(structlog.contextvars, "clear_contextvars", lambda: (
-            teardown_clears.append(request.path if request else "-"), clear())[1])
+        clear = structlog.contextvars.clear_contextvars  # the view's own call is not recorded
+        teardown_clears = spy_on_log_context_clears(monkeypatch)
         app = make_app()
         trace = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -516,12 +528,9 @@ class TestLogContext:
         """The skip reads a registry private to structlog; without it, every request
         clears the log context."""
         monkeypatch.delattr(structlog.contextvars, "_CONTEXT_VARS")
-        clear = structlog.contextvars.clear_contextvars
-        calls: list[str] = []
-        monkeypatch.setattr(structlog.contextvars, "clear_contextvars",
-                            lambda: (calls.append("clear"), clear())[1])
+        clears = spy_on_log_context_clears(monkeypatch)
         client.get("/")
-        assert calls == ["clear"]
+        assert clears == ["/"]
 
     def test_a_request_id_the_view_binds_wins(self, make_app, logs) -> None:
         """A line's own ``request_id``, passed or bound, is kept; other lines get the
