@@ -3,7 +3,8 @@
 In-process WSGI calls for bare Flask, hookwatch (production, JSON logs to a file) and
 prometheus_flask_exporter (defaults); hookwatch again with its log lines to each kind of
 destination (``benchmarks.sinks``) and with one part at a time switched off
-(``benchmarks.ablate``); the same over loopback with gunicorn and wrk; then the
+(``benchmarks.ablate``), and the same parts timed alone in a loop
+(``benchmarks.parts``); the same over loopback with gunicorn and wrk; then the
 ``/metrics`` scrape benchmark. Prints the tables, writes ``benchmarks/results.json``,
 the plot ``docs/performance.png`` and the table in ``docs/performance.md``. Exits 1 if any
 benchmark request went uncounted.
@@ -167,6 +168,15 @@ def main(argv: list[str] | None = None) -> int:
         sections += ["", "**Where hookwatch's added time goes** (in-process as above; full "
                      "hookwatch minus a copy with that part switched off)", "",
                      ablate.markdown(results["ablate"])]
+
+        from . import parts
+
+        results["parts"] = parts.run(calls=20 * args.calls, repeats=5)
+        print("The same parts, and the exporter's hooks, timed alone in a loop:")
+        print(parts.markdown(results["parts"]), "\n")
+        sections += ["", "**The same work timed alone in a loop** (µs per call, median of 5 "
+                     f"loops of {20 * args.calls} calls; `python -m benchmarks.parts`)", "",
+                     parts.markdown(results["parts"])]
 
     if not args.no_loopback:
         from . import loopback

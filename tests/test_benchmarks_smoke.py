@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from prometheus_client import CollectorRegistry
 
-from benchmarks import ablate, apps, compare, loopback, profile, scrape, sinks
+from app.logs import current_request
+from benchmarks import ablate, apps, compare, loopback, parts, profile, scrape, sinks
 from benchmarks.__main__ import run_inprocess
 from tests.conftest import require_binary
 
@@ -73,6 +76,44 @@ class TestAblate:
         assert (counted == 1) == ("histograms" not in part)
         assert ("Server-Timing" in response.headers) == ("Server-Timing" not in part)
         assert [value or 0 for value in in_flight] == [0 if "gauge" in part else 1]
+
+
+class TestParts:
+    def test_every_part_is_timed_and_nothing_is_left_current(self) -> None:
+        """A tiny run: a figure for hookwatch's steps, each breakdown part and the exporter's
+        hooks; afterwards no request of the loops is current in the caller's context."""
+        table = parts.run(calls=10, repeats=1)
+        assert list(table) == [parts.HOOKWATCH_STEPS, *ablate.PARTS, parts.EXPORTER_HOOKS]
+        assert all(part in parts.markdown(table) for part in table)
+        assert current_request.get() is None
+
+    def test_hookwatch_loop_handles_a_whole_request_each_time(self, tmp_path) -> None:
+        """Each pass of the four-step loop counts a request and logs its line, with its own id."""
+        registry = CollectorRegistry()
+        app = apps.hookwatch(str(tmp_path / "requests.log"), registry)
+        with app.test_request_context("/") as context:
+            loops = parts._hookwatch_loops(app.extensions["hookwatch"], context.request)
+            four_steps, _ = loops[parts.HOOKWATCH_STEPS]
+            for _ in range(3):
+                four_steps()
+        apps.close_logs(app)
+        lines = [json.loads(line) for line in (tmp_path / "requests.log").read_text().splitlines()
+                 if '"request_finished"' in line]
+        assert len({line["request_id"] for line in lines}) == 3
+        assert registry.get_sample_value("http_server_request_duration_seconds_count", {
+            "http_request_method": "GET", "http_route": "/",
+            "http_response_status_code": "200"}) == 3
+
+    def test_exporter_loop_counts_every_pass(self) -> None:
+        """The exporter's marks are removed between passes, so it counts each one."""
+        registry = CollectorRegistry()
+        app = apps.exporter(registry)
+        with app.test_request_context("/"):
+            hooks, _ = parts._exporter_loop(app)
+            for _ in range(4):
+                hooks()
+        assert registry.get_sample_value("flask_http_request_total",
+                                         {"method": "GET", "status": "200"}) == 4
 
 
 class TestProfile:
