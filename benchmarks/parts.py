@@ -2,9 +2,8 @@
 what the breakdown's parts (:mod:`benchmarks.ablate`, measured inside whole requests) cost
 when their code and data stay in the CPU's caches.
 
-Inside a request, Flask, werkzeug and Jinja run about a million instructions around the
-hooks and push them out of the caches; the difference between the two tables is what that
-costs each of them.
+Inside a request the same work runs between about a million instructions of Flask,
+werkzeug and Jinja; the difference between the two tables is what that adds to each.
 
 ``python -m benchmarks.parts [--calls N] [--repeats R]`` prints one row per part: the
 median µs per call over the repeats, less the set-up each loop needs (a fresh response).
