@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-loopback", action="store_true")
     parser.add_argument("--no-scrape", action="store_true")
     parser.add_argument("--no-sinks", action="store_true", help="skip the log destination run")
-    parser.add_argument("--no-ablate", action="store_true", help="skip the cost breakdown")
+    parser.add_argument("--no-ablate", action="store_true", help="skip the cost breakdown (in requests and in a loop)")
     parser.add_argument("--no-write", action="store_true", help="print only: no JSON, PNG, doc")
     args = parser.parse_args(argv)
 
@@ -171,12 +171,12 @@ def main(argv: list[str] | None = None) -> int:
 
         from . import parts
 
-        results["parts"] = parts.run(calls=20 * args.calls, repeats=5)
+        results["parts"] = parts.run()
         print("The same parts, and the exporter's hooks, timed alone in a loop:")
         print(parts.markdown(results["parts"]), "\n")
-        sections += ["", "**The same work timed alone in a loop** (µs per call, median of 5 "
-                     f"loops of {20 * args.calls} calls; `python -m benchmarks.parts`)", "",
-                     parts.markdown(results["parts"])]
+        sections += ["", "**The same work timed alone in a loop** (µs per call, median of "
+                     f"{parts.REPEATS} loops of {parts.CALLS} calls; "
+                     "`python -m benchmarks.parts`)", "", parts.markdown(results["parts"])]
 
     if not args.no_loopback:
         from . import loopback

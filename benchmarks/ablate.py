@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from . import apps, inprocess
 
-__all__ = ["PARTS", "run"]
+__all__ = ["GAUGE", "HISTOGRAMS", "LINE", "PARTS", "SERVER_TIMING", "WRITE", "run"]
 
 
 class _Still:
@@ -52,16 +52,23 @@ def _without_server_timing(app: Any) -> None:
     app.extensions["hookwatch"].server_timing = False
 
 
+# The parts' labels, shared with benchmarks.parts (the same parts timed in a loop).
+LINE = "the request line (its fields, JSON, write)"
+WRITE = "… of which the write (lock, flush, system call)"
+HISTOGRAMS = "the histograms (7 observations)"
+GAUGE = "the in-flight gauge (up and down)"
+SERVER_TIMING = "the Server-Timing header"
+
 # label -> how to switch the part off on a fresh hookwatch app
 PARTS: dict[str, Callable[[Any], None]] = {
-    "the request line (its fields, JSON, write)": _without_line,
-    "… of which the write (lock, flush, system call)": _without_write,
-    "the histograms (7 observations)": _without_histograms,
-    "the in-flight gauge (up and down)": _without_gauge,
-    "the Server-Timing header": _without_server_timing,
+    LINE: _without_line,
+    WRITE: _without_write,
+    HISTOGRAMS: _without_histograms,
+    GAUGE: _without_gauge,
+    SERVER_TIMING: _without_server_timing,
 }
 
-NESTED = {"… of which the write (lock, flush, system call)"}  # inside the request line's cost
+NESTED = {WRITE}  # inside the request line's cost
 
 
 def run(calls: int, repeats: int) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from typing import Any, Callable, Iterable
 from werkzeug.test import EnvironBuilder
 
 __all__ = [
-    "REQUEST_LINE", "ROUTES", "Cell", "call", "count_request_lines", "count_requests",
-    "make_environ", "miscounted", "request_series", "run", "summarise",
+    "REQUEST_LINE", "ROUTES", "WARMUP_CALLS", "Cell", "call", "count_request_lines",
+    "count_requests", "make_environ", "miscounted", "request_series", "run", "summarise",
 ]
 
 # (label in the table, URL path, route rule as hookwatch labels it)
@@ -25,6 +25,8 @@ ROUTES = (("/", "/", "/"), ("/user/<name>", "/user/ada", "/user/<name>"))
 # A request line, as orjson writes it or (spaced) json.dumps; for re and grep -E alike.
 REQUEST_LINE = '"event": ?"request_finished"'
 HEADERS = {"User-Agent": "hookwatch-benchmark/1.0", "Accept": "text/html"}
+# Calls of each app and route before timing: the warm-up run, templates compiled, series made.
+WARMUP_CALLS = 200
 
 
 @dataclass
@@ -81,7 +83,7 @@ def _batch(app: Callable, environ: dict[str, Any], calls: int) -> float:
 
 
 def run(
-    apps: dict[str, Callable], calls: int, repeats: int, warmup_calls: int = 200
+    apps: dict[str, Callable], calls: int, repeats: int, warmup_calls: int = WARMUP_CALLS
 ) -> tuple[dict[tuple[str, str], Cell], dict[tuple[str, str], int]]:
     """Time every app on every route; return the cells and how many requests each got."""
     environs = {label: make_environ(path) for label, path, _ in ROUTES}

@@ -1,22 +1,25 @@
 """hookwatch's per-request work, and prometheus_flask_exporter's, timed alone in a tight loop:
 what the breakdown's parts (:mod:`benchmarks.ablate`, measured inside whole requests) cost
-when their code and data stay in the CPU's caches.
+when nothing else runs between two calls.
 
 Inside a request the same work runs between about a million instructions of Flask,
-werkzeug and Jinja; the difference between the two tables is what that adds to each.
+werkzeug and Jinja; the difference between the two tables includes what that adds to each
+(the two methods also differ: the breakdown switches a part off, this calls it alone).
+The loops reach into hookwatch's internals, for measuring only, as the breakdown does.
 
 ``python -m benchmarks.parts [--calls N] [--repeats R]`` prints one row per part: the
-median µs per call over the repeats, less the set-up each loop needs (a fresh response).
+median µs per call over the repeats, less the loop's own cost with only the set-up in it
+(a new response for the steps, nothing for most parts).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextvars
-import os
 import statistics
 import tempfile
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from flask import Flask, Response, request
@@ -26,16 +29,23 @@ from app.hooks import RequestLifecycle, RequestState
 from app.logs import current_request
 
 from . import apps, inprocess
+from .ablate import GAUGE, HISTOGRAMS, LINE, SERVER_TIMING, WRITE
 
-__all__ = ["EXPORTER_HOOKS", "HOOKWATCH_STEPS", "main", "markdown", "run"]
+__all__ = ["CALLS", "EXPORTER_HOOKS", "HOOKWATCH_STEPS", "REPEATS", "main", "markdown", "run"]
 
 HOOKWATCH_STEPS = "hookwatch: its four steps, whole"
 EXPORTER_HOOKS = "prometheus_flask_exporter: its three hooks, whole"
-Loop = tuple[Callable[[], Any], Callable[[], Any] | None]  # (timed, set-up alone or None)
+CALLS, REPEATS = 20_000, 5  # calls per loop, loops per part
+Loop = tuple[Callable[[], Any], Callable[[], Any]]  # (timed, its set-up alone)
 
 
 def _new_response() -> Response:
+    """The response a step or hook is given, new for each call as in a request."""
     return Response(b"<h1>Hello</h1>")
+
+
+def _nothing() -> None:
+    """The set-up of a loop that needs none: its cost is the loop's own."""
 
 
 def _median_us(loop: Loop, calls: int, repeats: int) -> float:
@@ -47,17 +57,22 @@ def _median_us(loop: Loop, calls: int, repeats: int) -> float:
         return (time.perf_counter() - started) / calls * 1e6
 
     action, setup = loop
-    return statistics.median(per_call(action) - (per_call(setup) if setup else 0.0)
-                             for _ in range(repeats))
+    return statistics.median(per_call(action) - per_call(setup) for _ in range(repeats))
 
 
-def _hookwatch_loops(lifecycle: RequestLifecycle, req: Any) -> dict[str, Loop]:
-    """Our four steps as Flask calls them, then the breakdown's parts one by one."""
+def _new_state() -> RequestState:
+    """A request's state as our after_request finds it."""
     state = RequestState("0" * 31 + "1", "GET", "/")
     state.started = state.before_done = state.view_done = time.perf_counter()
     state.status, state.response_bytes, state.phase_seconds = 200, 1000, (1e-5, 1e-4, 1e-5)
+    return state
+
+
+def _hookwatch_loops(lifecycle: RequestLifecycle, req: Any, line: bytes) -> dict[str, Loop]:
+    """Our four steps as Flask calls them (each pass a new request to them), then the
+    breakdown's parts one by one; ``line`` is a request line as the app writes it."""
+    state = _new_state()
     active = lifecycle.metrics.active_for("GET")
-    line = b'{"event":"request_finished","request_id":"' + state.request_id.encode() + b'"}\n'
 
     def four_steps() -> None:
         lifecycle.before_request()
@@ -67,22 +82,26 @@ def _hookwatch_loops(lifecycle: RequestLifecycle, req: Any) -> dict[str, Loop]:
         lifecycle.teardown_request(None, False)
 
     def after_request(server_timing: bool) -> Callable[[], Any]:
+        finishing = _new_state()
+
         def finish() -> None:
+            kept = lifecycle.server_timing
             lifecycle.server_timing = server_timing
-            current_request.set(state)  # the request our after_request finishes
-            lifecycle.after_request(_new_response())
+            current_request.set(finishing)  # the request our after_request finishes
+            try:
+                lifecycle.after_request(_new_response())
+            finally:
+                lifecycle.server_timing = kept
         return finish
 
     return {
         HOOKWATCH_STEPS: (four_steps, _new_response),
-        "the request line (its fields, JSON, write)": (
-            lambda: lifecycle._log(state, req, 1.5e-4, None), None),
-        "… of which the write (lock, flush, system call)": (
-            lambda: lifecycle.request_log._sink.write_line(line), None),
-        "the histograms (7 observations)": (
-            lambda: lifecycle._record(state, req, 1.5e-4, time.perf_counter(), None), None),
-        "the in-flight gauge (up and down)": (lambda: (active.inc(), active.dec()), None),
-        "the Server-Timing header": (after_request(True), after_request(False)),
+        LINE: (lambda: lifecycle._log(state, req, 1.5e-4, None), _nothing),
+        WRITE: (lambda: lifecycle.request_log._sink.write_line(line), _nothing),
+        HISTOGRAMS: (lambda: lifecycle._record(state, req, 1.5e-4, time.perf_counter(), None),
+                     _nothing),
+        GAUGE: (lambda: (active.inc(), active.dec()), _nothing),
+        SERVER_TIMING: (after_request(True), after_request(False)),
     }
 
 
@@ -91,7 +110,10 @@ def _exporter_loop(app: Flask) -> Loop:
     request it has not seen: the marks it leaves on the request (``prom_*``) are removed
     first, or it would count each request once only."""
     def own(functions: list[Callable[..., Any]]) -> list[Callable[..., Any]]:
-        return [f for f in functions if f.__module__ == "prometheus_flask_exporter"]
+        found = [f for f in functions if f.__module__.startswith("prometheus_flask_exporter")]
+        if len(found) != 1:
+            raise RuntimeError(f"expected one prometheus_flask_exporter hook, found {found}")
+        return found
 
     before, after = own(app.before_request_funcs[None]), own(app.after_request_funcs[None])
     teardown = own(app.teardown_request_funcs[None])
@@ -115,11 +137,11 @@ def _exporter_loop(app: Flask) -> Loop:
 
 
 def _in_request(app: Flask, measure: Callable[[Any], dict[str, float]]) -> dict[str, float]:
-    """``measure(request)`` inside a pushed request for ``GET /``, after 200 real requests
-    (the warm-up run, templates compiled, series created), in a copy of the current context:
-    the request state the loops make current is gone afterwards."""
+    """``measure(request)`` inside a pushed request for ``GET /``, after the benchmark's
+    warm-up calls, in a copy of the current context: the request state the loops make
+    current is gone afterwards."""
     environ = inprocess.make_environ("/")
-    for _ in range(200):
+    for _ in range(inprocess.WARMUP_CALLS):
         inprocess.call(app, environ)
 
     def measure_in_request() -> dict[str, float]:
@@ -129,17 +151,29 @@ def _in_request(app: Flask, measure: Callable[[Any], dict[str, float]]) -> dict[
     return contextvars.copy_context().run(measure_in_request)
 
 
-def run(calls: int, repeats: int) -> dict[str, float]:
+def _reported_failures(lifecycle: RequestLifecycle) -> set[tuple[str, str]]:
+    """What hookwatch reported on stderr instead of raising: a loop that failed so timed
+    the failure, not the part."""
+    reporters = (lifecycle.report_failure.__self__, lifecycle.request_log._sink._failures)
+    return set().union(*(reporter._reported for reporter in reporters))
+
+
+def run(calls: int = CALLS, repeats: int = REPEATS) -> dict[str, float]:
     """Part -> median µs per call in a loop: hookwatch (log lines to a file), then the
-    exporter with its defaults."""
+    exporter with its defaults. Raises ``RuntimeError`` if a hookwatch loop failed."""
     with tempfile.TemporaryDirectory(prefix="hookwatch-parts-") as tmp:
-        app = apps.hookwatch(os.path.join(tmp, "requests.log"), CollectorRegistry())
+        log = Path(tmp, "requests.log")
+        app = apps.hookwatch(str(log), CollectorRegistry())
+        lifecycle = app.extensions["hookwatch"]
         try:
             table = _in_request(app, lambda req: {
-                part: _median_us(loop, calls, repeats)
-                for part, loop in _hookwatch_loops(app.extensions["hookwatch"], req).items()})
+                part: _median_us(loop, calls, repeats) for part, loop in _hookwatch_loops(
+                    lifecycle, req, log.read_bytes().splitlines(keepends=True)[-1]).items()})
         finally:
             apps.close_logs(app)
+    failures = _reported_failures(lifecycle)
+    if failures:
+        raise RuntimeError(f"hookwatch reported failures while timed: {sorted(failures)}")
     exporter = apps.exporter(CollectorRegistry())
     table.update(_in_request(exporter, lambda _req: {
         EXPORTER_HOOKS: _median_us(_exporter_loop(exporter), calls, repeats)}))
@@ -153,9 +187,10 @@ def markdown(table: dict[str, float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Print the table (``--calls`` per loop, ``--repeats`` loops per part)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=20000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=CALLS)
+    parser.add_argument("--repeats", type=int, default=REPEATS)
     args = parser.parse_args(argv)
     print(markdown(run(args.calls, args.repeats)))
 

@@ -7,6 +7,7 @@ import json
 import pytest
 from prometheus_client import CollectorRegistry
 
+from app.hooks import RequestLifecycle
 from app.logs import current_request
 from benchmarks import ablate, apps, compare, loopback, parts, profile, scrape, sinks
 from benchmarks.__main__ import run_inprocess
@@ -87,33 +88,62 @@ class TestParts:
         assert all(part in parts.markdown(table) for part in table)
         assert current_request.get() is None
 
-    def test_hookwatch_loop_handles_a_whole_request_each_time(self, tmp_path) -> None:
-        """Each pass of the four-step loop counts a request and logs its line, with its own id."""
+    def test_a_loop_that_failed_is_not_a_figure(self, monkeypatch) -> None:
+        """hookwatch reports its own failures instead of raising; the run raises instead of
+        timing them."""
+        def broken(*_: object) -> None:
+            raise OSError("broken on purpose")
+
+        monkeypatch.setattr(RequestLifecycle, "_finish_response", broken)
+        with pytest.raises(RuntimeError, match="after_request"):
+            parts.run(calls=2, repeats=1)
+
+    def test_each_loop_does_its_parts_work_once_per_pass(self, tmp_path) -> None:
+        """One pass of each loop: the steps count and log a request with an id of its own;
+        each part does its work (a line, the line written as given, seven observations,
+        the gauge up and down, the header with Server-Timing on and not without)."""
         registry = CollectorRegistry()
-        app = apps.hookwatch(str(tmp_path / "requests.log"), registry)
+        log = tmp_path / "requests.log"
+        app = apps.hookwatch(str(log), registry)
+        lifecycle = app.extensions["hookwatch"]
+        finished, moves = [], []
+        after_request = lifecycle.after_request
+        lifecycle.after_request = lambda response: finished.append(after_request(response))
+        gauge = lifecycle.metrics.active_for("GET")
+        gauge.inc, gauge.dec = (lambda: moves.append("up")), (lambda: moves.append("down"))
+        given = b'{"event":"given"}\n'
         with app.test_request_context("/") as context:
-            loops = parts._hookwatch_loops(app.extensions["hookwatch"], context.request)
-            four_steps, _ = loops[parts.HOOKWATCH_STEPS]
-            for _ in range(3):
-                four_steps()
+            loops = parts._hookwatch_loops(lifecycle, context.request, given)
+            for part in (parts.HOOKWATCH_STEPS, parts.HOOKWATCH_STEPS, ablate.LINE,
+                         ablate.WRITE, ablate.HISTOGRAMS, ablate.GAUGE, ablate.SERVER_TIMING):
+                timed, setup = loops[part]
+                timed()
+                setup()
         apps.close_logs(app)
-        lines = [json.loads(line) for line in (tmp_path / "requests.log").read_text().splitlines()
-                 if '"request_finished"' in line]
-        assert len({line["request_id"] for line in lines}) == 3
+        lines = log.read_bytes().splitlines(keepends=True)
+        requests = [json.loads(line) for line in lines if b'"request_finished"' in line]
+        assert len(requests) == 3  # two passes of the steps, one of the line
+        assert len({line["request_id"] for line in requests[:2]}) == 2
+        assert lines[-1] == given
         assert registry.get_sample_value("http_server_request_duration_seconds_count", {
             "http_request_method": "GET", "http_route": "/",
-            "http_response_status_code": "200"}) == 3
+            "http_response_status_code": "200"}) == 3  # two passes of the steps, one here
+        assert moves == ["up", "down"] * 3  # the steps' two passes, then the gauge's own
+        assert ["Server-Timing" in response.headers for response in finished] == [
+            True, True, True, False]
 
     def test_exporter_loop_counts_every_pass(self) -> None:
-        """The exporter's marks are removed between passes, so it counts each one."""
+        """The exporter's marks are removed between passes, so it counts and times each one."""
         registry = CollectorRegistry()
         app = apps.exporter(registry)
         with app.test_request_context("/"):
             hooks, _ = parts._exporter_loop(app)
             for _ in range(4):
                 hooks()
-        assert registry.get_sample_value("flask_http_request_total",
-                                         {"method": "GET", "status": "200"}) == 4
+        labels = {"method": "GET", "status": "200"}
+        assert registry.get_sample_value("flask_http_request_total", labels) == 4
+        assert registry.get_sample_value("flask_http_request_duration_seconds_count",
+                                         {**labels, "path": "/"}) == 4
 
 
 class TestProfile:
