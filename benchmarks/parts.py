@@ -15,7 +15,6 @@ median µs per call over the repeats, less the loop's own cost with only the set
 from __future__ import annotations
 
 import argparse
-import contextvars
 import statistics
 import tempfile
 import time
@@ -87,10 +86,11 @@ def _hookwatch_loops(lifecycle: RequestLifecycle, req: Any, line: bytes) -> dict
         def finish() -> None:
             kept = lifecycle.server_timing
             lifecycle.server_timing = server_timing
-            current_request.set(finishing)  # the request our after_request finishes
+            token = current_request.set(finishing)  # the request our after_request finishes
             try:
                 lifecycle.after_request(_new_response())
             finally:
+                current_request.reset(token)
                 lifecycle.server_timing = kept
         return finish
 
@@ -138,17 +138,12 @@ def _exporter_loop(app: Flask) -> Loop:
 
 def _in_request(app: Flask, measure: Callable[[Any], dict[str, float]]) -> dict[str, float]:
     """``measure(request)`` inside a pushed request for ``GET /``, after the benchmark's
-    warm-up calls, in a copy of the current context: the request state the loops make
-    current is gone afterwards."""
+    warm-up calls."""
     environ = inprocess.make_environ("/")
     for _ in range(inprocess.WARMUP_CALLS):
         inprocess.call(app, environ)
-
-    def measure_in_request() -> dict[str, float]:
-        with app.request_context(dict(environ)) as context:
-            return measure(context.request)
-
-    return contextvars.copy_context().run(measure_in_request)
+    with app.request_context(dict(environ)) as context:
+        return measure(context.request)
 
 
 def _reported_failures(lifecycle: RequestLifecycle) -> set[tuple[str, str]]:

@@ -131,6 +131,7 @@ class TestParts:
         assert moves == ["up", "down"] * 3  # the steps' two passes, then the gauge's own
         assert ["Server-Timing" in response.headers for response in finished] == [
             True, True, True, False]
+        assert current_request.get() is None  # every loop leaves no request current
 
     def test_exporter_loop_counts_every_pass(self) -> None:
         """The exporter's marks are removed between passes, so it counts and times each one."""
