@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-loopback", action="store_true")
     parser.add_argument("--no-scrape", action="store_true")
     parser.add_argument("--no-sinks", action="store_true", help="skip the log destination run")
-    parser.add_argument("--no-ablate", action="store_true", help="skip the cost breakdown (in requests and in a loop)")
+    parser.add_argument("--no-ablate", action="store_true",
+                        help="skip the cost breakdown (in requests and in a loop)")
     parser.add_argument("--no-write", action="store_true", help="print only: no JSON, PNG, doc")
     args = parser.parse_args(argv)
 

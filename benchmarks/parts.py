@@ -109,11 +109,11 @@ def _exporter_loop(app: Flask) -> Loop:
     """The exporter's before_request, after_request and teardown_request functions, on a
     request it has not seen: the marks it leaves on the request (``prom_*``) are removed
     first, or it would count each request once only."""
-    def own(functions: list[Callable[..., Any]]) -> list[Callable[..., Any]]:
+    def own(functions: list[Callable[..., Any]]) -> Callable[..., Any]:
         found = [f for f in functions if f.__module__.startswith("prometheus_flask_exporter")]
         if len(found) != 1:
             raise RuntimeError(f"expected one prometheus_flask_exporter hook, found {found}")
-        return found
+        return found[0]
 
     before, after = own(app.before_request_funcs[None]), own(app.after_request_funcs[None])
     teardown = own(app.teardown_request_funcs[None])
@@ -126,12 +126,9 @@ def _exporter_loop(app: Flask) -> Loop:
 
     def hooks() -> None:
         response = forget()
-        for function in before:
-            function()
-        for function in after:
-            response = function(response)
-        for function in teardown:
-            function(None)
+        before()
+        after(response)
+        teardown(None)
 
     return hooks, forget
 
@@ -160,10 +157,14 @@ def run(calls: int = CALLS, repeats: int = REPEATS) -> dict[str, float]:
         log = Path(tmp, "requests.log")
         app = apps.hookwatch(str(log), CollectorRegistry())
         lifecycle = app.extensions["hookwatch"]
+
+        def measure(req: Any) -> dict[str, float]:
+            line = log.read_bytes().splitlines(keepends=True)[-1]  # the warm-up's last request
+            loops = _hookwatch_loops(lifecycle, req, line)
+            return {part: _median_us(loop, calls, repeats) for part, loop in loops.items()}
+
         try:
-            table = _in_request(app, lambda req: {
-                part: _median_us(loop, calls, repeats) for part, loop in _hookwatch_loops(
-                    lifecycle, req, log.read_bytes().splitlines(keepends=True)[-1]).items()})
+            table = _in_request(app, measure)
         finally:
             apps.close_logs(app)
     failures = _reported_failures(lifecycle)
