@@ -18,6 +18,7 @@ from werkzeug.test import EnvironBuilder
 __all__ = [
     "REQUEST_LINE", "ROUTES", "WARMUP_CALLS", "Cell", "call", "count_request_lines",
     "count_requests", "make_environ", "miscounted", "request_series", "run", "summarise",
+    "unlogged",
 ]
 
 # (label in the table, URL path, route rule as hookwatch labels it)
@@ -155,6 +156,13 @@ def miscounted(kind: str, name: str, registry: Any, sent: dict[tuple[str, str], 
         if counted != sent[name, label]:
             problems.append(f"{name} {label}: sent {sent[name, label]}, counted {counted}")
     return problems
+
+
+def unlogged(name: str, logged: int, sent: dict[tuple[str, str], int]) -> list[str]:
+    """A problem if variant ``name`` did not log one request line (``logged`` in all) per
+    request it was sent, else none."""
+    expected = sum(sent[name, label] for label, _, _ in ROUTES)
+    return [] if logged == expected else [f"{name}: sent {expected}, {logged} request lines"]
 
 
 def count_request_lines(path: str) -> int:

@@ -9,7 +9,8 @@ from prometheus_client import CollectorRegistry
 
 from app.hooks import RequestLifecycle
 from app.logs import current_request
-from benchmarks import ablate, apps, compare, loopback, parts, profile, scrape, sinks
+from benchmarks import (ablate, apps, compare, inprocess, loopback, parts, profile, scrape,
+                        sinks)
 from benchmarks.__main__ import run_inprocess
 from tests.conftest import require_binary
 
@@ -26,6 +27,13 @@ class TestInProcess:
         for row in table.values():
             assert set(row) == set(NAMES)
             assert all(cell["median_us"] > 0 for cell in row.values())
+
+
+    def test_a_missing_or_extra_request_line_is_a_problem(self) -> None:
+        sent = {("hookwatch", "/"): 2, ("hookwatch", "/user/<name>"): 3}
+        assert inprocess.unlogged("hookwatch", 5, sent) == []
+        assert inprocess.unlogged("hookwatch", 4, sent) == ["hookwatch: sent 5, 4 request lines"]
+        assert inprocess.unlogged("hookwatch", 6, sent) == ["hookwatch: sent 5, 6 request lines"]
 
 
 class TestLogDestinations:
