@@ -47,28 +47,29 @@ def main(argv: list[str] | None = None) -> None:
             apps.close_logs(app)
 
 
+def _calls(app: Any, environ: dict[str, Any], count: int) -> None:
+    for _ in range(count):
+        call(app, environ)
+
+
 def _run(app: Any, environ: dict[str, Any], args: argparse.Namespace) -> None:
     """500 warm-up calls, then ``args.calls`` timed by the chosen profiler (or none)."""
-    for _ in range(500):
-        call(app, environ)
+    _calls(app, environ, 500)
     if args.no_profiler:
-        for _ in range(args.calls):
-            call(app, environ)
+        _calls(app, environ, args.calls)
         return
     if args.pyinstrument:
         from pyinstrument import Profiler
 
         profiler = Profiler(interval=0.0001)
         profiler.start()
-        for _ in range(args.calls):
-            call(app, environ)
+        _calls(app, environ, args.calls)
         profiler.stop()
         print(profiler.output_text(unicode=True, color=False, show_all=False))
         return
     profile = cProfile.Profile()
     profile.enable()
-    for _ in range(args.calls):
-        call(app, environ)
+    _calls(app, environ, args.calls)
     profile.disable()
     pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
 
