@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from .config import check_config, load_config
 from .dashboard import dashboard
 from .hooks import HookwatchFlask, init_app
-from .logs import configure_logging, get_logger
+from .logs import configure_logging, get_logger, open_log_file
 from .main import errors, main, security
 from .metrics import Metrics
 from .ops import ops
@@ -27,8 +27,10 @@ def create_app(config_name: str | None = None, **overrides: Any) -> HookwatchFla
     """Build the app from a named configuration (default ``HOOKWATCH_CONFIG``) plus overrides.
 
     Overrides are config keys (``SECRET_KEY="..."``), applied after the environment. Two keys
-    are for tests and benchmarks: ``LOG_STREAM`` (where log lines go, default stdout) and
-    ``METRICS_REGISTRY`` (default: a fresh ``CollectorRegistry`` for every app).
+    are for tests and benchmarks: ``LOG_STREAM`` (an open text stream for log lines, before
+    ``LOG_FILE``) and ``METRICS_REGISTRY`` (default: a fresh ``CollectorRegistry`` for every
+    app). A ``LOG_FILE`` the app opens stays open for the process, as
+    ``app.extensions["log_file"]``.
     """
     settings = load_config(config_name)
     settings.update(overrides)
@@ -37,9 +39,10 @@ def create_app(config_name: str | None = None, **overrides: Any) -> HookwatchFla
     app = HookwatchFlask(__name__)
     app.session_interface = LoggedSessionInterface()
     app.config.from_mapping(settings)
-    request_log = configure_logging(
-        settings["LOG_FORMAT"], settings["LOG_LEVEL"], settings.get("LOG_STREAM")
-    )
+    stream = settings.get("LOG_STREAM")
+    if stream is None and settings.get("LOG_FILE"):
+        stream = app.extensions["log_file"] = open_log_file(settings["LOG_FILE"])
+    request_log = configure_logging(settings["LOG_FORMAT"], settings["LOG_LEVEL"], stream)
     metrics = Metrics(settings.get("METRICS_REGISTRY") or CollectorRegistry(), __version__)
     warmup = _build_warmup(app, metrics)
     init_app(app, metrics, warmup, request_log)

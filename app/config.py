@@ -33,6 +33,7 @@ class Config:
     SECRET_KEY: str | None = "dev-only-not-secret"
     LOG_FORMAT = "console"
     LOG_LEVEL = "INFO"
+    LOG_FILE: str | None = None  # None: stdout
     SERVER_TIMING = True
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -51,6 +52,7 @@ class Config:
         settings["SECRET_KEY"] = env.get("SECRET_KEY") or cls.SECRET_KEY
         settings["LOG_FORMAT"] = env.get("LOG_FORMAT", cls.LOG_FORMAT).lower()
         settings["LOG_LEVEL"] = env.get("LOG_LEVEL", cls.LOG_LEVEL).upper()
+        settings["LOG_FILE"] = env.get("LOG_FILE") or cls.LOG_FILE
         settings["METRICS_TOKEN"] = env.get("METRICS_TOKEN") or None
         settings["SERVER_TIMING"] = _flag(env.get("SERVER_TIMING"), cls.SERVER_TIMING)
         settings["DASHBOARD_ENABLED"] = _flag(env.get("DASHBOARD_ENABLED"), cls.DASHBOARD_ENABLED)

@@ -25,9 +25,11 @@ import structlog
 from flask import has_request_context, request
 from structlog.typing import Processor
 
+from .config import ConfigError
+
 __all__ = [
     "REQUEST_ENVIRON_KEY", "FailureReporter", "RequestLog", "add_request_ids", "add_timestamp",
-    "configure_logging", "current_request", "get_logger", "json_dumps",
+    "configure_logging", "current_request", "get_logger", "json_dumps", "open_log_file",
 ]
 
 _HANDLER_MARK = "_hookwatch_handler"
@@ -323,6 +325,22 @@ def configure_logging(log_format: str, level: str, stream: TextIO | None = None)
     root.addHandler(handler)
     root.setLevel(level_number)
     return RequestLog(renderer, sink, level_number, json_lines=log_format == "json")
+
+
+def open_log_file(path: str) -> TextIO:
+    """Open ``path`` (``LOG_FILE``) to append log lines to, creating the file if needed.
+
+    Every request line is one ``write`` call to the file's descriptor, opened for appending,
+    so processes sharing the file never interleave their lines, and a file truncated in
+    place (logrotate's ``copytruncate``) is written from its new end. Text that UTF-8 cannot
+    encode (a lone surrogate) is escaped, never lost.
+    """
+    try:
+        return open(path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+    except OSError as error:
+        raise ConfigError(
+            f"LOG_FILE {path!r} cannot be opened for appending: {error.strerror or error}"
+        ) from error
 
 
 def get_logger() -> Any:

@@ -53,24 +53,20 @@ def bare(init: Callable[[Flask], None] | None = None) -> Flask:
 
 
 def hookwatch(log_path: str | None = None, registry: CollectorRegistry | None = None) -> Any:
-    """hookwatch in its production configuration, logging JSON lines to ``log_path``.
+    """hookwatch in its production configuration, its JSON lines appended to ``log_path``
+    through the ``LOG_FILE`` setting, as a deployment would set it.
 
-    ``log_path`` defaults to ``$HOOKWATCH_BENCH_LOG`` (gunicorn runs), else ``os.devnull``;
-    the open file is ``app.extensions["benchmark_log"]``.
-    structlog's ``WriteLogger`` flushes after every line, so each request pays its write.
+    ``log_path`` defaults to ``$LOG_FILE`` (gunicorn runs), else ``os.devnull``; the open
+    file is ``app.extensions["log_file"]``. Each request pays for its own line's write.
     """
     from app import create_app
 
-    path = log_path or os.environ.get("HOOKWATCH_BENCH_LOG") or os.devnull
-    stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives with the app
-    app = create_app(
+    return create_app(
         "production",
         SECRET_KEY="benchmark-only",
-        LOG_STREAM=stream,
+        LOG_FILE=log_path or os.environ.get("LOG_FILE") or os.devnull,
         METRICS_REGISTRY=registry or CollectorRegistry(),
     )
-    app.extensions["benchmark_log"] = stream  # closed by whoever ends the run
-    return app
 
 
 def exporter(registry: CollectorRegistry | None = None) -> Flask:
@@ -96,7 +92,7 @@ def close_logs(*variants: Any) -> None:
 
     configure_logging("json", "WARNING", sys.stderr)
     for app in variants:
-        stream = app.extensions.get("benchmark_log")
+        stream = app.extensions.get("log_file")
         if stream is not None:
             # A pipe whose reader died fails the last flush: the count check reports it.
             with contextlib.suppress(OSError):

@@ -91,7 +91,7 @@ def _start(name: str, workdir: str) -> Server:
     port = _free_port()
     log_path = os.path.join(workdir, f"{name}.log")
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    env.update(HOOKWATCH_BENCH_LOG=log_path, PYTHONPATH=str(ROOT))
+    env.update(LOG_FILE=log_path, PYTHONPATH=str(ROOT))
     with open(os.path.join(workdir, f"{name}.gunicorn.err"), "w") as errors:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn",

@@ -56,8 +56,10 @@ def sample(samples: Samples, name: str, **labels: Any) -> float | None:
 
 
 @pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """Undo what create_app does to global logging state, after each test."""
+def restore_logging(monkeypatch) -> Iterator[None]:
+    """Undo what create_app does to global logging state, after each test; a ``LOG_FILE``
+    set where the tests run is ignored."""
+    monkeypatch.delenv("LOG_FILE", raising=False)
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     yield

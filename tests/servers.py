@@ -67,8 +67,10 @@ def free_port() -> int:
 
 
 def app_env(**extra: str) -> dict[str, str]:
-    """The environment for a production-like app: JSON logs, a secret, no inherited metrics dir."""
-    env = {k: v for k, v in os.environ.items() if k not in {"PROMETHEUS_MULTIPROC_DIR"}}
+    """The environment for a production-like app: JSON logs to stdout, a secret, no inherited
+    metrics dir or log file."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"PROMETHEUS_MULTIPROC_DIR", "LOG_FILE"}}
     env.update(HOOKWATCH_CONFIG="production", SECRET_KEY="test-only-secret", LOG_LEVEL="INFO",
                PYTHONUNBUFFERED="1")
     env.pop("METRICS_TOKEN", None)

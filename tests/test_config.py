@@ -13,16 +13,22 @@ class TestLoadConfig:
         """Without a name or HOOKWATCH_CONFIG the development settings apply."""
         assert load_config(None, {})["NAME"] == "development"
 
+    def test_log_file_unset_or_empty_means_stdout(self) -> None:
+        """An empty LOG_FILE is the same as none: lines go to stdout."""
+        assert load_config(None, {})["LOG_FILE"] is None
+        assert load_config(None, {"LOG_FILE": ""})["LOG_FILE"] is None
+
     def test_environment_picks_the_config(self) -> None:
         """HOOKWATCH_CONFIG names the configuration; variables override its defaults."""
         settings = load_config(None, {"HOOKWATCH_CONFIG": "production", "SECRET_KEY": "s3",
                                       "LOG_LEVEL": "warning", "METRICS_TOKEN": "t",
-                                      "SERVER_TIMING": "off"})
+                                      "SERVER_TIMING": "off", "LOG_FILE": "/var/log/h.log"})
         assert settings["NAME"] == "production"
         assert settings["LOG_FORMAT"] == "json"
         assert settings["LOG_LEVEL"] == "WARNING"
         assert settings["METRICS_TOKEN"] == "t"
         assert settings["SERVER_TIMING"] is False
+        assert settings["LOG_FILE"] == "/var/log/h.log"
         assert settings["SESSION_COOKIE_SECURE"] is True
 
     def test_unknown_name_is_refused(self) -> None:

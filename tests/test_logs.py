@@ -7,6 +7,7 @@ import datetime
 import io
 import json
 import logging
+import os
 import re
 
 import orjson
@@ -15,6 +16,7 @@ import structlog
 from freezegun import freeze_time
 
 from app import create_app
+from app.config import ConfigError
 from app.logs import _ascii_json, add_timestamp, configure_logging, get_logger, json_dumps
 
 
@@ -186,6 +188,81 @@ class TestAppLogFormats:
         create_app("development", LOG_STREAM=stream).test_client().get("/healthz")
         last = stream.getvalue().splitlines()[-1]
         assert "request_finished" in last and "route=/healthz" in last
+
+
+class TestLogFile:
+    @pytest.fixture
+    def opened(self):
+        """Apps that opened a LOG_FILE; their files are closed after the test, once logging
+        points elsewhere."""
+        apps: list = []
+        yield apps
+        configure_logging("json", "INFO", io.StringIO())
+        for app in apps:
+            app.extensions["log_file"].close()
+
+    def test_lines_are_appended_to_the_file_and_not_to_stdout(self, monkeypatch, tmp_path,
+                                                              capfd, opened) -> None:
+        """With LOG_FILE set, every line (warm-up, structlog, stdlib, the request line) is
+        appended to that file, after what it held; stdout gets none."""
+        path = tmp_path / "hookwatch.log"
+        path.write_text("kept\n")
+        monkeypatch.setenv("LOG_FILE", str(path))
+        app = create_app("production", SECRET_KEY="k")
+        opened.append(app)
+
+        def view() -> str:
+            logging.getLogger("view").warning("stdlib")
+            get_logger().info("structlog")
+            return "ok"
+
+        app.add_url_rule("/logged", "logged", view)
+        response = app.test_client().get("/logged")
+        first, *rest = path.read_text().splitlines()
+        events = [json.loads(line) for line in rest]
+        assert first == "kept"
+        assert [event["event"] for event in events] == [
+            "app_warmup_finished", "stdlib", "structlog", "request_finished"]
+        assert {event["request_id"] for event in events} == {response.headers["X-Request-ID"]}
+        assert capfd.readouterr().out == ""
+
+    def test_a_file_truncated_in_place_is_written_from_its_start(self, monkeypatch, tmp_path,
+                                                               opened) -> None:
+        """logrotate's copytruncate empties the file under the running app: the next lines
+        start the file again, with no hole of NUL bytes where the old ones were."""
+        path = tmp_path / "hookwatch.log"
+        monkeypatch.setenv("LOG_FILE", str(path))
+        app = create_app("production", SECRET_KEY="k")
+        opened.append(app)
+        client = app.test_client()
+        client.get("/")
+        os.truncate(path, 0)
+        get_logger().info("after_rotation")
+        client.get("/")
+        data = path.read_bytes()
+        assert b"\0" not in data
+        assert [json.loads(line)["event"] for line in data.splitlines()] == [
+            "after_rotation", "request_finished"]
+
+    def test_a_stream_given_to_the_factory_wins(self, monkeypatch, tmp_path) -> None:
+        """LOG_STREAM (tests, benchmarks) takes precedence; the file is not even created."""
+        path = tmp_path / "unused.log"
+        monkeypatch.setenv("LOG_FILE", str(path))
+        stream = io.StringIO()
+        app = create_app("production", SECRET_KEY="k", LOG_STREAM=stream)
+        app.test_client().get("/")
+        assert "request_finished" in stream.getvalue()
+        assert not path.exists() and "log_file" not in app.extensions
+
+    @pytest.mark.parametrize("where", ["missing directory", "a directory"])
+    def test_a_file_that_cannot_be_opened_is_refused_at_start(self, monkeypatch, tmp_path,
+                                                               where) -> None:
+        """The app does not start, and the error names the variable and the path."""
+        path = tmp_path / "no-such-dir" / "x.log" if where == "missing directory" else tmp_path
+        monkeypatch.setenv("LOG_FILE", str(path))
+        with pytest.raises(ConfigError, match=rf"^LOG_FILE '{re.escape(str(path))}' cannot be"
+                                              r" opened for appending: \w"):
+            create_app("production", SECRET_KEY="k")
 
 
 class TestConsoleTracebacks:

@@ -52,6 +52,7 @@ class Target:
     args: tuple[str, ...]
     workers: int  # processes that warm up at start
     multiproc: str  # "" (in memory), "slots" (runserver --processes), "pids" (gunicorn)
+    log_file: bool = False  # log to a LOG_FILE that every process appends to, not stdout
 
     def command(self, port: int) -> list[str]:
         return [python(), *(arg.format(port=port) for arg in self.args)]
@@ -63,10 +64,10 @@ TARGETS = [
            ("manage.py", "runserver", "--threaded", "-h", "127.0.0.1", "-p", "{port}"), 1, ""),
     Target("runserver-processes",
            ("manage.py", "runserver", "--processes", str(PROCESSES), "-h", "127.0.0.1",
-            "-p", "{port}"), 1, "slots"),
+            "-p", "{port}"), 1, "slots", log_file=True),
     # --threads 1: gunicorn silently turns a sync worker with threads > 1 into gthread.
     Target("gunicorn-sync", (*GUNICORN, "-k", "sync", "-w", "4", "--threads", "1", "wsgi:app"),
-           4, "pids"),
+           4, "pids", log_file=True),
     Target("gunicorn-gthread",
            (*GUNICORN, "-k", "gthread", "-w", "2", "--threads", "4", "wsgi:app"), 2, "pids"),
 ]
@@ -105,7 +106,7 @@ def in_flight_process(directory: Path) -> str:
     return ""
 
 
-def kill_mid_request(server: ServerProcess, target: Target, directory: Path) -> int:
+def kill_mid_request(server: ServerProcess, target: Target, directory: Path, log: Path) -> int:
     """Start a slow request, SIGKILL the process serving it, wait for the server to recover.
 
     Returns the pid killed. The request never completes, so it is neither counted nor logged.
@@ -129,7 +130,7 @@ def kill_mid_request(server: ServerProcess, target: Target, directory: Path) -> 
     assert outcome and isinstance(outcome[0], Exception), outcome
     if target.multiproc == "pids":
         wait_for(lambda: _replaced(server.pid, victim, target.workers), 30, "a new worker")
-        warmups = lambda: len(_events(server, "app_warmup_finished")) == target.workers + 1  # noqa: E731
+        warmups = lambda: len(_events(log, "app_warmup_finished")) == target.workers + 1  # noqa: E731
         wait_for(warmups, 30, "the new worker's warm-up")
     wait_for(lambda: sample_sum(scrape(server.port), "http_server_active_requests") == 0, 10,
              "the in-flight gauge to forget the killed process")
@@ -152,8 +153,8 @@ def _replaced(master: int, victim: int, workers: int) -> bool:
     return len(pids) == workers and victim not in pids
 
 
-def _events(server: ServerProcess, *names: str) -> list[dict[str, Any]]:
-    return [e for e in log_events(server.stdout_path) if e.get("event") in names]
+def _events(log: Path, *names: str) -> list[dict[str, Any]]:
+    return [e for e in log_events(log) if e.get("event") in names]
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.name)
@@ -168,34 +169,37 @@ def test_every_request_counted_and_logged_once(target: Target, tmp_path: Path) -
     directory = tmp_path / "multiproc"
     if target.multiproc == "pids":
         env["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    if target.log_file:
+        env["LOG_FILE"] = str(tmp_path / "app.log")
     port = free_port()
     with ServerProcess(target.command(port), port, tmp_path, env, target.name) as server:
+        log = Path(env.get("LOG_FILE") or server.stdout_path)
         server.wait_ready()
         if target.multiproc == "slots":
-            (started,) = _events(server, "runserver_multiprocess")
+            (started,) = _events(log, "runserver_multiprocess")
             directory = Path(started["multiproc_dir"])
             assert started["processes"] == PROCESSES and started["multiproc_dir_owned"]
         before = request_counts(scrape(port))
-        log_start = server.stdout_size()
+        log_start = log.stat().st_size
 
         first = run_load(port, [r.path for r in first_half], CLIENTS)
         assert_clients_saw(first, first_half)
         usage_first = dir_usage(server, target, directory) if target.multiproc else None
         if target.multiproc:
-            kill_mid_request(server, target, directory)
+            kill_mid_request(server, target, directory, log)
             # Nothing recorded before the kill is lost.
             assert delta(request_counts(scrape(port)), before) == expected_counts(first_half)
 
         second = run_load(port, [r.path for r in second_half], CLIENTS)
         assert_clients_saw(second, second_half)
         usage_second = dir_usage(server, target, directory) if target.multiproc else None
-        log_end = server.stdout_size()
+        log_end = log.stat().st_size
         after = scrape(port)
         status, _, body = http_get(port, "/dashboard/data.json")
         assert status == 200, body[:300]
         board = json.loads(body)
 
-        warmups = _events(server, "app_warmup_finished")
+        warmups = _events(log, "app_warmup_finished")
         stray_stderr = server.stderr_tail()
     if target.multiproc == "slots":
         assert not directory.exists(), "runserver must remove the directory it created"
@@ -218,7 +222,7 @@ def test_every_request_counted_and_logged_once(target: Target, tmp_path: Path) -
 
     # Logs: one line per request, unique ids, the very ids the clients received. (The test's
     # own scrapes of /metrics, uncounted in metrics but logged, are left out.)
-    lines = [e for e in log_events(server.stdout_path, log_start, log_end)
+    lines = [e for e in log_events(log, log_start, log_end)
              if e.get("event") in REQUEST_EVENTS and e["path"] != "/metrics"]
     ids = [line["request_id"] for line in lines]
     assert len(lines) == total
