@@ -1,4 +1,4 @@
-"""Profile hookwatch's per-request path with cProfile (stdlib) or pyinstrument.
+r"""Profile hookwatch's per-request path with cProfile (stdlib) or pyinstrument.
 
 ``python -m benchmarks.profile [--pyinstrument] [--calls N]`` runs ``GET /user/ada`` N times
 on the fully instrumented app and prints where the time goes, hottest first.
@@ -9,6 +9,14 @@ docs/performance.md counts instructions per request with callgrind from two such
     valgrind --tool=callgrind --callgrind-out-file=calls.200 \
         venv/bin/python -m benchmarks.profile --variant bare --path / --no-profiler --calls 200
     # again with --calls 1200; (Ir of the second - Ir of the first) / 1000 per request
+
+and misses of the L2 cache per request with cachegrind, its last level set to this CPU's L2
+(1 MiB, 8-way, 64-byte lines per core, as ``lscpu`` shows), for three hash seeds::
+
+    PYTHONHASHSEED=0 valgrind --tool=cachegrind --cache-sim=yes --I1=32768,8,64 \
+        --D1=32768,8,64 --LL=1048576,8,64 --cachegrind-out-file=/dev/null \
+        venv/bin/python -m benchmarks.profile --variant bare --no-profiler --calls 200
+    # again with --calls 2200; ("LL misses" of the second - of the first) / 2000 per request
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ from prometheus_client import CollectorRegistry
 
 from app.hooks import RequestLifecycle
 from app.logs import current_request
-from benchmarks import (ablate, apps, compare, inprocess, loopback, parts, profile, scrape,
-                        sinks)
+from benchmarks import (ablate, apps, compare, inprocess, loopback, parts, profile, scatter,
+                        scrape, sinks)
 from benchmarks.__main__ import run_inprocess
 from tests.conftest import require_binary
 
@@ -153,6 +153,27 @@ class TestParts:
         assert registry.get_sample_value("flask_http_request_total", labels) == 4
         assert registry.get_sample_value("flask_http_request_duration_seconds_count",
                                          {**labels, "path": "/"}) == 4
+
+
+class TestScatter:
+    def test_chain_links_in_order_and_each_request_walks_it(self, monkeypatch) -> None:
+        """Each list's item is the next list; the app walks the chain from its head before
+        every request."""
+        nodes = [[None] for _ in range(5)]
+        head = scatter.chain(nodes)
+        assert head is nodes[0] and [node[0] for node in nodes] == [*nodes[1:], None]
+        visited: list = []
+        monkeypatch.setattr(scatter, "walk", lambda node: visited.append(node))
+        app = scatter._walking(head)
+        app.test_client().get("/")
+        assert visited == [head]
+
+    def test_both_chains_in_requests_and_in_a_loop(self) -> None:
+        figures = scatter.run(lists=50, calls=10, repeats=2, loop_walks=50)
+        assert set(figures) == {"packed", "scattered"}
+        for row in figures.values():
+            assert set(row) == {"in_request_us /", "in_request_us /user/<name>", "loop_us"}
+            assert row["loop_us"] > 0
 
 
 class TestProfile:
