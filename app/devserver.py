@@ -92,6 +92,7 @@ class SlotForkingWSGIServer(ForkingWSGIServer):
         while not slots.free:  # never reached while Werkzeug keeps children < max_children
             self._reap_one()
         # Buffered output would be written again by the child: flush it before forking.
+        # (Log lines, to stdout or LOG_FILE, are flushed as each one is written.)
         sys.stdout.flush()
         sys.stderr.flush()
         before = set(self.active_children or ())

@@ -5,8 +5,8 @@ touch, which Flask's own work evicts from the CPU's L2 cache between requests. T
 that effect with nothing of hookwatch in it: a ``before_request`` function on the bare app
 walks a chain of Python lists, one ``node = node[0]`` per list, as the interpreter chases
 objects. The chain's lists are either made one after another (packed: neighbours in memory)
-or picked at random among 8 MiB of lists (scattered: one or two cache lines each, far apart).
-Both walks run the same bytecode the same number of times.
+or picked at random among 8 MiB of lists (scattered: each list and its item array on cache
+lines of their own, far apart). Both walks run the same bytecode the same number of times.
 
 ``python -m benchmarks.scatter [--lists N]`` prints µs per request over bare for each chain
 (in-process, the same alternating batches as ``make bench``), and µs per walk in a loop.
@@ -20,12 +20,14 @@ import statistics
 import time
 from typing import Any
 
+from flask import Flask
+
 from . import apps, inprocess
 
 __all__ = ["chain", "main", "run", "walk"]
 
 POOL_BYTES = 8 << 20  # well beyond the L2 cache (1 MiB per core here)
-LIST_BYTES = 96  # about what a one-item list takes: the list object and its item array
+LIST_BYTES = 80  # what a one-item list takes: the list object with its GC header, its item array
 
 
 def chain(nodes: list[list[Any]]) -> list[Any]:
@@ -43,12 +45,14 @@ def walk(node: list[Any] | None) -> None:
 
 
 def _chains(lists: int, seed: int = 1) -> dict[str, list[Any]]:
+    """The packed chain and the scattered one, by name, each of ``lists`` lists."""
+    # The pool is freed on return; the lists picked from it stay where they were made.
     pool = [[None] for _ in range(POOL_BYTES // LIST_BYTES)]
     return {"packed": chain([[None] for _ in range(lists)]),
             "scattered": chain(random.Random(seed).sample(pool, lists))}
 
 
-def _walking(head: list[Any]) -> Any:
+def _walking(head: list[Any]) -> Flask:
     """The bare app, walking the chain from ``head`` before every request."""
     return apps.bare(lambda app: app.before_request(lambda: walk(head)))
 
@@ -60,15 +64,14 @@ def _loop_us(head: list[Any], walks: int) -> float:
     return (time.perf_counter() - started) / walks * 1e6
 
 
-def run(lists: int, calls: int, repeats: int, loop_walks: int = 20000
-        ) -> dict[str, dict[str, float]]:
-    """Chain -> ``in_request_us`` (median added µs over bare, per route) and ``loop_us``."""
+def run(lists: int, calls: int, repeats: int, loop_walks: int = 20000) -> dict[str, Any]:
+    """Chain -> ``{"in_request_us": {route: median µs added over bare}, "loop_us": µs}``."""
     chains = _chains(lists)
     variants = {"bare": apps.bare(), **{name: _walking(head) for name, head in chains.items()}}
     table = inprocess.summarise(*inprocess.run(variants, calls, repeats))
     return {
         name: {
-            **{f"in_request_us {route}": row[name]["added_us"] for route, row in table.items()},
+            "in_request_us": {route: row[name]["added_us"] for route, row in table.items()},
             "loop_us": statistics.median(_loop_us(head, loop_walks) for _ in range(5)),
         }
         for name, head in chains.items()
@@ -82,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=9, help="batches per variant and route")
     args = parser.parse_args(argv)
     for name, figures in run(args.lists, args.calls, args.repeats).items():
-        print(name, "  ".join(f"{label}: {value:.1f}" for label, value in figures.items()))
+        added = "  ".join(f"{route} +{us:.1f}" for route, us in figures["in_request_us"].items())
+        print(f"{name}: in a loop {figures['loop_us']:.1f} µs; added to a request: {added} µs")
 
 
 if __name__ == "__main__":

@@ -173,9 +173,6 @@ class ServerProcess:
             pass
         return self.process.returncode
 
-    def stdout_size(self) -> int:
-        return self.stdout_path.stat().st_size if self.stdout_path.exists() else 0
-
     def stderr_tail(self, lines: int = 40) -> str:
         if not self.stderr_path.exists():
             return ""

@@ -244,6 +244,15 @@ class TestLogFile:
         assert [json.loads(line)["event"] for line in data.splitlines()] == [
             "after_rotation", "request_finished"]
 
+    def test_text_utf8_cannot_encode_is_escaped_not_lost(self, monkeypatch, tmp_path,
+                                                         opened) -> None:
+        """A console line holding a lone surrogate (no UTF-8 for it) is written, escaped."""
+        path = tmp_path / "hookwatch.log"
+        monkeypatch.setenv("LOG_FILE", str(path))
+        opened.append(create_app("development"))
+        get_logger().info("odd", value="a\ud800b")
+        assert "value=a\\ud800b" in path.read_text()
+
     def test_a_stream_given_to_the_factory_wins(self, monkeypatch, tmp_path) -> None:
         """LOG_STREAM (tests, benchmarks) takes precedence; the file is not even created."""
         path = tmp_path / "unused.log"
