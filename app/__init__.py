@@ -28,9 +28,9 @@ def create_app(config_name: str | None = None, **overrides: Any) -> HookwatchFla
 
     Overrides are config keys (``SECRET_KEY="..."``), applied after the environment. Two keys
     are for tests and benchmarks: ``LOG_STREAM`` (an open text stream for log lines; it takes
-    precedence over ``LOG_FILE``) and ``METRICS_REGISTRY`` (default: a fresh ``CollectorRegistry`` for every
-    app). A ``LOG_FILE`` the app opens stays open for the process, as
-    ``app.extensions["log_file"]``.
+    precedence over ``LOG_FILE``) and ``METRICS_REGISTRY`` (default: a fresh
+    ``CollectorRegistry`` for every app). A ``LOG_FILE`` the app opens stays open for the
+    process, as ``app.extensions["log_file"]``.
     """
     settings = load_config(config_name)
     settings.update(overrides)

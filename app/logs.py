@@ -330,10 +330,10 @@ def configure_logging(log_format: str, level: str, stream: TextIO | None = None)
 def open_log_file(path: str) -> TextIO:
     """Open ``path`` (``LOG_FILE``) to append log lines to, creating the file if needed.
 
-    Every request line is one ``write`` call to the file's descriptor, opened for appending,
-    so processes sharing the file never interleave their lines, and a file truncated in
-    place (logrotate's ``copytruncate``) is written from its new end. Text that UTF-8 cannot
-    encode (a lone surrogate) is escaped, never lost.
+    Every line is one ``write`` call to the file's descriptor, opened for appending, so
+    processes sharing the file on a local filesystem never interleave their lines, and a
+    file truncated in place (logrotate's ``copytruncate``) is written from its new end.
+    Text that UTF-8 cannot encode (a lone surrogate) is escaped, never lost.
     """
     try:
         return open(path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
