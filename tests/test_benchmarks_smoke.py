@@ -28,7 +28,6 @@ class TestInProcess:
             assert set(row) == set(NAMES)
             assert all(cell["median_us"] > 0 for cell in row.values())
 
-
     def test_a_missing_or_extra_request_line_is_a_problem(self) -> None:
         sent = {("hookwatch", "/"): 2, ("hookwatch", "/user/<name>"): 3}
         assert inprocess.unlogged("hookwatch", 5, sent) == []

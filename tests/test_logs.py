@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+from pathlib import Path
 
 import orjson
 import pytest
@@ -201,13 +202,18 @@ class TestLogFile:
         for app in apps:
             app.extensions["log_file"].close()
 
-    def test_lines_are_appended_to_the_file_and_not_to_stdout(self, monkeypatch, tmp_path,
-                                                              capfd, opened) -> None:
+    @pytest.fixture
+    def log_file(self, monkeypatch, tmp_path) -> Path:
+        """LOG_FILE set to a file in the test's directory, not created yet."""
+        path = tmp_path / "hookwatch.log"
+        monkeypatch.setenv("LOG_FILE", str(path))
+        return path
+
+    def test_lines_are_appended_to_the_file_and_not_to_stdout(self, log_file, capfd,
+                                                              opened) -> None:
         """With LOG_FILE set, every line (warm-up, structlog, stdlib, the request line) is
         appended to that file, after what it held; stdout gets none."""
-        path = tmp_path / "hookwatch.log"
-        path.write_text("kept\n")
-        monkeypatch.setenv("LOG_FILE", str(path))
+        log_file.write_text("kept\n")
         app = create_app("production", SECRET_KEY="k")
         opened.append(app)
 
@@ -218,7 +224,7 @@ class TestLogFile:
 
         app.add_url_rule("/logged", "logged", view)
         response = app.test_client().get("/logged")
-        first, *rest = path.read_text().splitlines()
+        first, *rest = log_file.read_text().splitlines()
         events = [json.loads(line) for line in rest]
         assert first == "kept"
         assert [event["event"] for event in events] == [
@@ -226,42 +232,35 @@ class TestLogFile:
         assert {event["request_id"] for event in events} == {response.headers["X-Request-ID"]}
         assert capfd.readouterr().out == ""
 
-    def test_a_file_truncated_in_place_is_written_from_its_start(self, monkeypatch, tmp_path,
+    def test_a_file_truncated_in_place_is_written_from_its_start(self, log_file,
                                                                opened) -> None:
         """logrotate's copytruncate empties the file under the running app: the next lines
         start the file again, with no hole of NUL bytes where the old ones were."""
-        path = tmp_path / "hookwatch.log"
-        monkeypatch.setenv("LOG_FILE", str(path))
         app = create_app("production", SECRET_KEY="k")
         opened.append(app)
         client = app.test_client()
         client.get("/")
-        os.truncate(path, 0)
+        os.truncate(log_file, 0)
         get_logger().info("after_rotation")
         client.get("/")
-        data = path.read_bytes()
+        data = log_file.read_bytes()
         assert b"\0" not in data
         assert [json.loads(line)["event"] for line in data.splitlines()] == [
             "after_rotation", "request_finished"]
 
-    def test_text_utf8_cannot_encode_is_escaped_not_lost(self, monkeypatch, tmp_path,
-                                                         opened) -> None:
+    def test_text_utf8_cannot_encode_is_escaped_not_lost(self, log_file, opened) -> None:
         """A console line holding a lone surrogate (no UTF-8 for it) is written, escaped."""
-        path = tmp_path / "hookwatch.log"
-        monkeypatch.setenv("LOG_FILE", str(path))
         opened.append(create_app("development"))
         get_logger().info("odd", value="a\ud800b")
-        assert "value=a\\ud800b" in path.read_text()
+        assert "value=a\\ud800b" in log_file.read_text()
 
-    def test_a_stream_given_to_the_factory_wins(self, monkeypatch, tmp_path) -> None:
+    def test_a_stream_given_to_the_factory_wins(self, log_file) -> None:
         """LOG_STREAM (tests, benchmarks) takes precedence; the file is not even created."""
-        path = tmp_path / "unused.log"
-        monkeypatch.setenv("LOG_FILE", str(path))
         stream = io.StringIO()
         app = create_app("production", SECRET_KEY="k", LOG_STREAM=stream)
         app.test_client().get("/")
         assert "request_finished" in stream.getvalue()
-        assert not path.exists() and "log_file" not in app.extensions
+        assert not log_file.exists() and "log_file" not in app.extensions
 
     @pytest.mark.parametrize("where", ["missing directory", "a directory"])
     def test_a_file_that_cannot_be_opened_is_refused_at_start(self, monkeypatch, tmp_path,
