@@ -30,7 +30,10 @@ from app.logs import current_request
 from . import apps, inprocess
 from .ablate import GAUGE, HISTOGRAMS, LINE, SERVER_TIMING, WRITE
 
-__all__ = ["CALLS", "EXPORTER_HOOKS", "HOOKWATCH_STEPS", "REPEATS", "main", "markdown", "run"]
+__all__ = [
+    "CALLS", "EXPORTER_HOOKS", "HOOKWATCH_STEPS", "REPEATS", "Loop", "main", "markdown",
+    "median_us", "no_setup", "run",
+]
 
 HOOKWATCH_STEPS = "hookwatch: its four steps, whole"
 EXPORTER_HOOKS = "prometheus_flask_exporter: its three hooks, whole"
@@ -43,11 +46,11 @@ def _new_response() -> Response:
     return Response(b"<h1>Hello</h1>")
 
 
-def _nothing() -> None:
+def no_setup() -> None:
     """The set-up of a loop that needs none: its cost is the loop's own."""
 
 
-def _median_us(loop: Loop, calls: int, repeats: int) -> float:
+def median_us(loop: Loop, calls: int, repeats: int) -> float:
     """Median over ``repeats`` of µs per call of the timed action, less its set-up's."""
     def per_call(function: Callable[[], Any]) -> float:
         started = time.perf_counter()
@@ -96,11 +99,11 @@ def _hookwatch_loops(lifecycle: RequestLifecycle, req: Any, line: bytes) -> dict
 
     return {
         HOOKWATCH_STEPS: (four_steps, _new_response),
-        LINE: (lambda: lifecycle._log(state, req, 1.5e-4, None), _nothing),
-        WRITE: (lambda: lifecycle.request_log._sink.write_line(line), _nothing),
+        LINE: (lambda: lifecycle._log(state, req, 1.5e-4, None), no_setup),
+        WRITE: (lambda: lifecycle.request_log._sink.write_line(line), no_setup),
         HISTOGRAMS: (lambda: lifecycle._record(state, req, 1.5e-4, time.perf_counter(), None),
-                     _nothing),
-        GAUGE: (lambda: (active.inc(), active.dec()), _nothing),
+                     no_setup),
+        GAUGE: (lambda: (active.inc(), active.dec()), no_setup),
         SERVER_TIMING: (after_request(True), after_request(False)),
     }
 
@@ -161,7 +164,7 @@ def run(calls: int = CALLS, repeats: int = REPEATS) -> dict[str, float]:
         def measure(req: Any) -> dict[str, float]:
             line = log.read_bytes().splitlines(keepends=True)[-1]  # the warm-up's last request
             loops = _hookwatch_loops(lifecycle, req, line)
-            return {part: _median_us(loop, calls, repeats) for part, loop in loops.items()}
+            return {part: median_us(loop, calls, repeats) for part, loop in loops.items()}
 
         try:
             table = _in_request(app, measure)
@@ -172,7 +175,7 @@ def run(calls: int = CALLS, repeats: int = REPEATS) -> dict[str, float]:
         raise RuntimeError(f"hookwatch reported failures while timed: {sorted(failures)}")
     exporter = apps.exporter(CollectorRegistry())
     table.update(_in_request(exporter, lambda _req: {
-        EXPORTER_HOOKS: _median_us(_exporter_loop(exporter), calls, repeats)}))
+        EXPORTER_HOOKS: median_us(_exporter_loop(exporter), calls, repeats)}))
     return table
 
 

@@ -9,20 +9,20 @@ or picked at random among 8 MiB of lists (scattered: each list and its item arra
 lines of their own, far apart). Both walks run the same bytecode the same number of times.
 
 ``python -m benchmarks.scatter [--lists N]`` prints µs per request over bare for each chain
-(in-process, the same alternating batches as ``make bench``), and µs per walk in a loop.
+(in-process, the same alternating batches as ``make bench``), and µs per walk in a loop
+(timed as :mod:`benchmarks.parts` times its loops, less the loop's own cost).
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import statistics
-import time
 from typing import Any
 
 from flask import Flask
 
 from . import apps, inprocess
+from .parts import median_us, no_setup
 
 __all__ = ["chain", "main", "run", "walk"]
 
@@ -57,13 +57,6 @@ def _walking(head: list[Any]) -> Flask:
     return apps.bare(lambda app: app.before_request(lambda: walk(head)))
 
 
-def _loop_us(head: list[Any], walks: int) -> float:
-    started = time.perf_counter()
-    for _ in range(walks):
-        walk(head)
-    return (time.perf_counter() - started) / walks * 1e6
-
-
 def run(lists: int, calls: int, repeats: int, loop_walks: int = 20000) -> dict[str, Any]:
     """Chain -> ``{"in_request_us": {route: median µs added over bare}, "loop_us": µs}``."""
     chains = _chains(lists)
@@ -72,7 +65,7 @@ def run(lists: int, calls: int, repeats: int, loop_walks: int = 20000) -> dict[s
     return {
         name: {
             "in_request_us": {route: row[name]["added_us"] for route, row in table.items()},
-            "loop_us": statistics.median(_loop_us(head, loop_walks) for _ in range(5)),
+            "loop_us": median_us((lambda: walk(head), no_setup), loop_walks, 5),
         }
         for name, head in chains.items()
     }
