@@ -116,8 +116,10 @@ def update_doc(section: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=1000, help="requests per timed batch")
-    parser.add_argument("--repeats", type=int, default=15, help="batches per variant and route")
+    parser.add_argument("--calls", type=int, default=inprocess.CALLS,
+                        help="requests per timed batch")
+    parser.add_argument("--repeats", type=int, default=inprocess.REPEATS,
+                        help="batches per variant and route")
     parser.add_argument("--loopback-seconds", type=int, default=4)
     parser.add_argument("--loopback-rounds", type=int, default=2)
     parser.add_argument("--no-loopback", action="store_true")
@@ -198,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_scrape:
         from . import scrape
 
-        results["scrape"] = scrape.run(repeats=max(5, args.repeats))
+        results["scrape"] = scrape.run(repeats=max(5, min(args.repeats, 15)))
         print("Scrape: /metrics render, 20 routes x 3 methods x 5 statuses:")
         print(scrape_markdown(results["scrape"]), "\n")
         sections += ["", "**Scrape** (`/metrics` render; 20 routes × 3 methods × 5 statuses)",

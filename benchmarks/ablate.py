@@ -1,7 +1,8 @@
 """Where hookwatch's added time goes: full hookwatch against copies of it with one part
 switched off, side by side with the bare app in one in-process run.
 
-A part's cost is the full app's median minus the copy's. The copies are for measuring only:
+A part's cost is the full app's added µs minus the copy's, each paired with bare's batches
+(:func:`benchmarks.inprocess.added_us`). The copies are for measuring only:
 switching a part off reaches into hookwatch's internals, which no user code should do.
 """
 
@@ -87,9 +88,10 @@ def run(calls: int, repeats: int) -> dict[str, Any]:
             apps.close_logs(*variants.values())
     table: dict[str, Any] = {}
     for route, _, _ in inprocess.ROUTES:
-        full_us = cells["hookwatch", route].median_us
-        table[route] = {"added_us": full_us - cells["bare", route].median_us,
-                        **{part: full_us - cells[part, route].median_us for part in PARTS}}
+        full_us = inprocess.added_us(cells, "hookwatch", route)
+        table[route] = {"added_us": full_us,
+                        **{part: full_us - inprocess.added_us(cells, part, route)
+                           for part in PARTS}}
     return table
 
 
@@ -110,4 +112,4 @@ def markdown(table: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    print(markdown(run(calls=1000, repeats=15)))
+    print(markdown(run(calls=inprocess.CALLS, repeats=inprocess.REPEATS)))

@@ -4,8 +4,9 @@ microseconds can be told from this machine's drift.
 ``python -m benchmarks.compare OLD NEW [--runs 3]`` checks each revision out in a temporary
 ``git worktree``, then runs :mod:`benchmarks.revision_run` in each in turn, ``--runs``
 times, in a fresh interpreter every time. Printed per revision and route: the medians over
-the runs of hookwatch's and the exporter's added µs over bare (each measured in the same
-run as its bare), and the gap between the two. Comparing apps inside one process, as the
+the runs of hookwatch's and the exporter's added µs over bare (each paired with the batches
+of its own run's bare, as :func:`benchmarks.inprocess.added_us` does), and the gap between
+the two. Comparing apps inside one process, as the
 breakdown does, can mislead for effects under about 2 µs; this cannot share that bias.
 """
 
@@ -20,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .inprocess import ROUTES
+from .inprocess import CALLS, REPEATS, ROUTES, Cell, added_us
 
 __all__ = ["main", "summarise_runs"]
 
@@ -35,21 +36,27 @@ def _git(*args: str) -> str:
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def _measure(tree: Path, calls: int, repeats: int) -> dict[str, float]:
-    """One run in ``tree``'s code: medians keyed ``"variant route"``."""
+def _measure(tree: Path, calls: int, repeats: int) -> dict[str, list[float]]:
+    """One run in ``tree``'s code: each batch's seconds per request, keyed ``"variant route"``."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     output = subprocess.run([sys.executable, "-P", str(RUNNER), str(calls), str(repeats)],
                             cwd=tree, env=env, check=True, capture_output=True, text=True)
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
-def summarise_runs(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+def summarise_runs(runs: list[dict[str, list[float]]]) -> dict[str, dict[str, float]]:
     """Route -> hookwatch's and the exporter's added µs (medians over runs) and their gap."""
     table = {}
     for route, _, _ in ROUTES:
-        hookwatch = statistics.median(r[f"hookwatch {route}"] - r[f"bare {route}"] for r in runs)
-        exporter = statistics.median(r[f"exporter {route}"] - r[f"bare {route}"] for r in runs)
-        table[route] = {"hookwatch": hookwatch, "exporter": exporter, "gap": hookwatch - exporter}
+        added = {}
+        for name in ("hookwatch", "exporter"):
+            per_run = []
+            for run in runs:
+                cells = {(variant, route): Cell(run[f"{variant} {route}"])
+                         for variant in ("bare", name)}
+                per_run.append(added_us(cells, name, route))
+            added[name] = statistics.median(per_run)
+        table[route] = {**added, "gap": added["hookwatch"] - added["exporter"]}
     return table
 
 
@@ -57,13 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("revisions", nargs="+", help="git revisions, e.g. HEAD~3 HEAD")
     parser.add_argument("--runs", type=int, default=3, help="runs per revision")
-    parser.add_argument("--calls", type=int, default=1000, help="requests per timed batch")
-    parser.add_argument("--repeats", type=int, default=11, help="batches per variant and route")
+    parser.add_argument("--calls", type=int, default=CALLS, help="requests per timed batch")
+    parser.add_argument("--repeats", type=int, default=REPEATS,
+                        help="batches per variant and route")
     args = parser.parse_args(argv)
 
     commits = [_git("rev-parse", "--verify", f"{revision}^{{commit}}")
                for revision in args.revisions]
-    runs: dict[int, list[dict[str, float]]] = {index: [] for index in range(len(commits))}
+    runs: dict[int, list[dict[str, list[float]]]] = {index: [] for index in range(len(commits))}
     with tempfile.TemporaryDirectory(prefix="hookwatch-compare-") as tmp:
         trees: list[Path] = []
         try:

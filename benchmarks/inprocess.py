@@ -1,8 +1,15 @@
 """In-process WSGI benchmark: microseconds per request for each variant, side by side.
 
-Each repeat times a batch of calls per variant and route; the variants' order rotates from
-one repeat to the next so that drift on a noisy machine spreads over all of them. Reported:
-the median over repeats, the min and max, and the ratio of medians to the bare app.
+Each repeat times a short batch of calls per variant and route, the variants one after
+another; their order rotates from one repeat to the next. Reported: the median over repeats,
+the min and max, and the ratio to the bare app as the median of each repeat's own ratio
+(:func:`paired_ratio`), with the added µs it gives at bare's median.
+
+Why paired: this VM's CPU switches between two speeds, the slower about 1.8 times the faster,
+for a few hundred milliseconds to seconds at a time (a plain Python loop timed back to back
+shows it). Batches of a few milliseconds, one variant right after another, mostly see the
+same speed, so each repeat's ratio holds where the medians of whole runs swing by tens of
+percent.
 """
 
 from __future__ import annotations
@@ -16,9 +23,9 @@ from typing import Any, Callable, Iterable
 from werkzeug.test import EnvironBuilder
 
 __all__ = [
-    "REQUEST_LINE", "ROUTES", "WARMUP_CALLS", "Cell", "call", "count_request_lines",
-    "count_requests", "make_environ", "miscounted", "request_series", "run", "summarise",
-    "unlogged",
+    "CALLS", "REPEATS", "REQUEST_LINE", "ROUTES", "WARMUP_CALLS", "Cell", "added_us", "call",
+    "count_request_lines", "count_requests", "make_environ", "miscounted", "paired_ratio",
+    "request_series", "run", "summarise", "unlogged",
 ]
 
 # (label in the table, URL path, route rule as hookwatch labels it)
@@ -28,6 +35,8 @@ REQUEST_LINE = '"event": ?"request_finished"'
 HEADERS = {"User-Agent": "hookwatch-benchmark/1.0", "Accept": "text/html"}
 # Calls of each app and route before timing: the warm-up run, templates compiled, series made.
 WARMUP_CALLS = 200
+# Default batch size and count: batches of about 10 ms (see the module's docstring).
+CALLS, REPEATS = 50, 201
 
 
 @dataclass
@@ -47,6 +56,19 @@ class Cell:
     @property
     def max_us(self) -> float:
         return max(self.samples) * 1e6
+
+
+def paired_ratio(samples: list[float], base_samples: list[float]) -> float:
+    """The median over repeats of each batch's time over the base's batch in the same repeat."""
+    return statistics.median(sample / base for sample, base in zip(samples, base_samples))
+
+
+def added_us(cells: dict[tuple[str, str], Cell], name: str, route: str,
+             base: str = "bare") -> float:
+    """µs per request that variant ``name`` adds to ``base`` on ``route``: their paired
+    ratio, applied to the base's median."""
+    base_cell = cells[base, route]
+    return (paired_ratio(cells[name, route].samples, base_cell.samples) - 1) * base_cell.median_us
 
 
 def make_environ(path: str) -> dict[str, Any]:
@@ -108,17 +130,18 @@ def run(
 
 def summarise(cells: dict[tuple[str, str], Cell], sent: dict[tuple[str, str], int]
               ) -> dict[str, dict[str, dict[str, float]]]:
-    """Route -> variant -> median, min, max, ratio and added µs against ``bare``, requests."""
+    """Route -> variant -> median, min, max, paired ratio and added µs against ``bare``,
+    requests."""
     table: dict[str, dict[str, dict[str, float]]] = {}
     for label, _, _ in ROUTES:
-        bare_us = cells["bare", label].median_us
+        bare = cells["bare", label]
         table[label] = {
             name: {
                 "median_us": cell.median_us,
                 "min_us": cell.min_us,
                 "max_us": cell.max_us,
-                "ratio": cell.median_us / bare_us,
-                "added_us": cell.median_us - bare_us,
+                "ratio": paired_ratio(cell.samples, bare.samples),
+                "added_us": added_us(cells, name, label),
                 "requests": sent[name, route],
             }
             for (name, route), cell in cells.items() if route == label

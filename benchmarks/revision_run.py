@@ -2,8 +2,9 @@
 
 Run as ``python -P benchmarks/revision_run.py CALLS REPEATS`` with that revision's checkout
 as the working directory and on ``PYTHONPATH``: it imports that revision's ``app`` and
-``benchmarks``, times bare, hookwatch and exporter side by side and prints the medians (µs
-per request) as one JSON object keyed ``"variant route"``.
+``benchmarks``, times bare, hookwatch and exporter side by side and prints each batch's
+seconds per request, in repeat order, as one JSON object keyed ``"variant route"`` (compare
+pairs them with its own code, so an older revision's figures are summarised the same way).
 """
 
 from __future__ import annotations
@@ -22,5 +23,5 @@ if __name__ == "__main__":
                     "hookwatch": apps.hookwatch(os.path.join(tmp, "requests.log")),
                     "exporter": apps.exporter()}
         cells, _ = inprocess.run(variants, calls, repeats)
-        print(json.dumps({f"{name} {route}": cell.median_us
+        print(json.dumps({f"{name} {route}": cell.samples
                           for (name, route), cell in cells.items()}))

@@ -74,8 +74,10 @@ def run(lists: int, calls: int, repeats: int, loop_walks: int = 20000) -> dict[s
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lists", type=int, default=400, help="lists in each chain")
-    parser.add_argument("--calls", type=int, default=1000, help="requests per timed batch")
-    parser.add_argument("--repeats", type=int, default=9, help="batches per variant and route")
+    parser.add_argument("--calls", type=int, default=inprocess.CALLS,
+                        help="requests per timed batch")
+    parser.add_argument("--repeats", type=int, default=inprocess.REPEATS,
+                        help="batches per variant and route")
     args = parser.parse_args(argv)
     for name, figures in run(args.lists, args.calls, args.repeats).items():
         added = "  ".join(f"{route} +{us:.1f}" for route, us in figures["in_request_us"].items())

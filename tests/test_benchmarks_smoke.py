@@ -28,6 +28,15 @@ class TestInProcess:
             assert set(row) == set(NAMES)
             assert all(cell["median_us"] > 0 for cell in row.values())
 
+    def test_a_repeat_the_whole_machine_slowed_keeps_its_ratio(self) -> None:
+        """The ratio pairs each batch with bare's of the same repeat: a repeat in which the
+        CPU ran at half speed for every variant does not move it, though it moves medians."""
+        bare = [100e-6, 200e-6, 100e-6, 200e-6, 200e-6]
+        variant = [120e-6, 240e-6, 120e-6, 240e-6, 240e-6]
+        assert inprocess.paired_ratio(variant, bare) == pytest.approx(1.2)
+        cells = {("bare", "/"): inprocess.Cell(bare), ("v", "/"): inprocess.Cell(variant)}
+        assert inprocess.added_us(cells, "v", "/") == pytest.approx(40.0)  # 0.2 x bare's 200
+
     def test_a_missing_or_extra_request_line_is_a_problem(self) -> None:
         sent = {("hookwatch", "/"): 2, ("hookwatch", "/user/<name>"): 3}
         assert inprocess.unlogged("hookwatch", 5, sent) == []
@@ -211,15 +220,17 @@ class TestProfile:
 
 class TestCompare:
     def test_summary_is_the_median_over_runs_of_each_runs_own_difference(self) -> None:
-        runs = [{"bare /": 100.0, "hookwatch /": 150.0, "exporter /": 130.0},
-                {"bare /": 110.0, "hookwatch /": 154.0, "exporter /": 150.0},
-                {"bare /": 90.0, "hookwatch /": 135.0, "exporter /": 115.0}]
-        for run in runs:  # the other route, 1 µs apart
-            run.update({key.replace(" /", " /user/<name>"): value + (key != "bare /")
-                        for key, value in list(run.items())})
+        """Each run's added µs pairs its batches with its own bare's; the summary is the
+        median over runs (a run's bare at 110 µs and hookwatch at 154 is +44)."""
+        us = 1e-6
+        runs = [{"bare /": [100 * us] * 3, "hookwatch /": [150 * us] * 3, "exporter /": [130 * us] * 3},
+                {"bare /": [110 * us] * 3, "hookwatch /": [154 * us] * 3, "exporter /": [150 * us] * 3},
+                {"bare /": [90 * us] * 3, "hookwatch /": [135 * us] * 3, "exporter /": [115 * us] * 3}]
+        for run in runs:  # the other route, the same figures
+            run.update({key.replace(" /", " /user/<name>"): value for key, value in list(run.items())})
         table = compare.summarise_runs(runs)
-        assert table["/"] == {"hookwatch": 45.0, "exporter": 30.0, "gap": 15.0}
-        assert table["/user/<name>"] == {"hookwatch": 46.0, "exporter": 31.0, "gap": 15.0}
+        for route in ("/", "/user/<name>"):
+            assert table[route] == pytest.approx({"hookwatch": 45.0, "exporter": 30.0, "gap": 15.0})
 
     def test_two_revisions_side_by_side_and_no_worktree_left(self, capsys) -> None:
         """A tiny comparison of HEAD with itself (a shallow clone has no other revision): a
