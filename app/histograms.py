@@ -3,7 +3,9 @@
 prometheus-client's ``Histogram`` takes two locks per observation and finds the bucket with
 a loop in Python; every request makes seven observations. :class:`InMemoryHistogram` keeps
 plain counts, finds the bucket with ``bisect``, and leaves locking to its caller, so that
-:class:`~app.metrics.Metrics` takes one lock for all of a request's observations. It is
+:class:`~app.metrics.Metrics` takes one lock for many requests' observations (it queues them
+and observes them in batches; ``before_collect`` lets it observe what is queued before a
+histogram is read). It is
 exposed through prometheus-client's own ``HistogramMetricFamily``: ``/metrics`` reads the
 same as with a ``Histogram`` (``tests/test_histograms.py`` compares the two). It writes no
 ``_created`` series; hookwatch disables them for every metric (dashboards do not use them).
@@ -18,7 +20,7 @@ import threading
 import time
 from bisect import bisect_left
 from itertools import accumulate
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import HistogramMetricFamily
@@ -41,11 +43,13 @@ class Series:
         # The latest exemplar of each bucket, as prometheus-client keeps: (labels, value, time)
         self.exemplars: list[tuple[dict[str, str], float, float] | None] = [None] * len(self.counts)
 
-    def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
+    def observe(self, amount: float, exemplar: dict[str, str] | None = None,
+                exemplar_time: float | None = None) -> None:
         """Count ``amount`` in its bucket (upper bounds are inclusive, as in Prometheus).
 
         ``exemplar`` labels are not validated: ours (a request id of at most 64 characters,
-        a 32-digit trace id) stay within OpenMetrics' 128-character limit.
+        a 32-digit trace id) stay within OpenMetrics' 128-character limit. Its timestamp is
+        ``exemplar_time`` (when the request was recorded), else now.
         """
         self.total += amount
         if amount != amount:  # NaN: in the sum, in no bucket (as prometheus-client does)
@@ -53,16 +57,19 @@ class Series:
         bucket = bisect_left(self.upper_bounds, amount)
         self.counts[bucket] += 1
         if exemplar:
-            self.exemplars[bucket] = (exemplar, amount, time.time())
+            self.exemplars[bucket] = (exemplar, amount,
+                                      time.time() if exemplar_time is None else exemplar_time)
 
 
 class InMemoryHistogram:
     """A histogram family, registered on ``registry`` as a collector. Label values are
-    strings (``str()`` is applied, as prometheus-client does); ``lock`` guards every series."""
+    strings (``str()`` is applied, as prometheus-client does); ``lock`` guards every series.
+    ``before_collect`` is called, without the lock, each time the family is read."""
 
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str],
                  buckets: Sequence[float], lock: threading.Lock,
-                 registry: CollectorRegistry) -> None:
+                 registry: CollectorRegistry,
+                 before_collect: Callable[[], None] | None = None) -> None:
         self.name = name
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
@@ -72,6 +79,7 @@ class InMemoryHistogram:
         self._upper_bounds = tuple(bounds)
         self._le = [*(floatToGoString(bound) for bound in self._upper_bounds), "+Inf"]
         self._lock = lock
+        self._before_collect = before_collect
         self._series: dict[tuple[str, ...], Series] = {}
         registry.register(self)
 
@@ -90,6 +98,8 @@ class InMemoryHistogram:
         yield HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
 
     def collect(self) -> Iterator[HistogramMetricFamily]:
+        if self._before_collect is not None:
+            self._before_collect()
         with self._lock:
             snapshot = [(key, list(series.counts), series.total, list(series.exemplars))
                         for key, series in self._series.items()]

@@ -437,5 +437,6 @@ def init_app(app: HookwatchFlask, metrics: Metrics, warmup: Warmup,
     if not isinstance(app, HookwatchFlask):
         raise TypeError("hookwatch needs the app to be a HookwatchFlask (see create_app)")
     lifecycle = RequestLifecycle(app, metrics, warmup, request_log)
+    metrics.report_failure = lifecycle.report_failure  # for requests observed in a batch
     app.extensions["hookwatch"] = lifecycle
     return lifecycle

@@ -125,8 +125,15 @@ class TestParts:
         finished, moves = [], []
         after_request = lifecycle.after_request
         lifecycle.after_request = lambda response: finished.append(after_request(response))
-        gauge = lifecycle.metrics.active_for("GET")
-        gauge.inc, gauge.dec = (lambda: moves.append("up")), (lambda: moves.append("down"))
+        class Moves:  # the in-flight gauge's GET child, telling its steps
+            def inc(self) -> None:
+                moves.append("up")
+
+            def dec(self) -> None:
+                moves.append("down")
+
+        gauge = Moves()
+        lifecycle.metrics.active_for = lambda _method: gauge
         given = b'{"event":"given"}\n'
         with app.test_request_context("/") as context:
             loops = parts._hookwatch_loops(lifecycle, context.request, given)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from freezegun import freeze_time
 from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.metrics import DURATION_BUCKETS, HTTP_METHODS, Metrics, method_label
+from app.histograms import Series
+from app.metrics import DURATION_BUCKETS, HTTP_METHODS, OBSERVE_BATCH, Metrics, method_label
 from tests.conftest import require_binary, sample, scrape
 
 
@@ -73,6 +75,56 @@ class TestMetrics:
         metrics.record_request("GET", "/", 200, 0.1, 0, 1)
         body, _ = metrics.render(None)
         assert b"_created" not in body
+
+
+class TestQueuedObservations:
+    """In one process, requests are observed in batches; every read sees all of them."""
+
+    @staticmethod
+    def count(metrics: Metrics) -> float | None:
+        return metrics.registry.get_sample_value("http_server_request_duration_seconds_count", {
+            "http_request_method": "GET", "http_route": "/", "http_response_status_code": "200"})
+
+    def test_a_batch_is_observed_without_a_read(self, metrics: Metrics) -> None:
+        """The queue never holds a full batch: the request that fills it observes them all."""
+        for _ in range(OBSERVE_BATCH - 1):
+            metrics.record_request("GET", "/", 200, 0.1, 0, 1)
+        assert len(metrics._queued) == OBSERVE_BATCH - 1
+        metrics.record_request("GET", "/", 200, 0.1, 0, 1)
+        assert len(metrics._queued) == 0
+        assert self.count(metrics) == OBSERVE_BATCH
+
+    def test_the_exemplar_keeps_the_time_it_was_recorded(self, metrics: Metrics) -> None:
+        """Observed later, an exemplar still carries the request's own time."""
+        with freeze_time("2026-01-01T00:00:00Z"):
+            metrics.record_request("GET", "/", 200, 0.1, 0, 1, {"request_id": "r1"})
+        with freeze_time("2026-01-01T00:05:00Z"):
+            body, _ = metrics.render("application/openmetrics-text")
+        [line] = [line for line in body.decode().splitlines() if 'request_id="r1"' in line]
+        assert line.endswith('# {request_id="r1"} 0.1 1767225600.0'), line
+
+    def test_a_failing_observation_is_reported_and_the_read_goes_on(self, metrics, monkeypatch
+                                                                    ) -> None:
+        """If observing a queued request raises, it is reported, the requests after it are
+        still observed, and the scrape answers."""
+        reports = []
+        metrics.report_failure = lambda where, error: reports.append((where, str(error)))
+        metrics.record_request("GET", "/", 200, 0.1, 0, 1)
+        metrics.record_request("GET", "/", 200, 0.1, 0, 1)
+        observe = Series.observe
+        calls = []
+
+        def first_fails(series: Series, amount: float, *args: object) -> None:
+            calls.append(amount)
+            if len(calls) == 1:
+                raise OSError("broken")
+            observe(series, amount, *args)
+
+        monkeypatch.setattr(Series, "observe", first_fails)
+        body, _ = metrics.render(None)
+        assert reports == [("observing queued requests", "broken")]
+        assert self.count(metrics) == 1  # the first request's count is lost, not the second's
+        assert b"http_server_request_duration_seconds_count" in body
 
 
 class TestExposition:
