@@ -8,7 +8,7 @@ on who registered a hook first:
    current, so every line logged until it ends carries its id; warm up once per process;
    then start the clock and raise the in-flight gauge.
 2. Other ``before_request`` functions, then the view; Flask has no hook between the two, so
-   the ends of ``preprocess_request`` and ``dispatch_request`` are stamped.
+   the ends of ``preprocess_request`` and ``dispatch_request`` are stamped (``_stamp``).
 3. Other ``after_request`` functions and the session save, then ours, last, on the final
    response: ``X-Request-ID``, ``Server-Timing``, its status and size noted.
 4. Other ``teardown_request`` functions, then ours, always, even if one of them raised (Flask
@@ -88,42 +88,43 @@ def _body_size(response: Response) -> int | None:
     """The response body's size in bytes; for a streamed body, which is never read here
     (calculate_content_length() would buffer it whole), its declared Content-Length if any
     (send_file declares one), else ``None``."""
-    body = response.response
-    if type(body) is list and len(body) == 1 and type(body[0]) is bytes:
-        # What Flask makes of a view's value: calculate_content_length()'s answer for it,
-        # for less work (a response class overriding that method is not asked).
-        return len(body[0])
     if response.is_sequence:
         return response.calculate_content_length()
     return response.content_length
 
 
-class RequestState:
-    """What one request has recorded so far; current in ``_current_state`` while it runs."""
+def _stamp(phase_end: str) -> None:
+    """Stamp the end of a phase (``before_done``, ``view_done``) on the current request's
+    state, if it has one."""
+    state = _current_state.get()
+    if state is not None:
+        setattr(state, phase_end, time.perf_counter())
 
-    __slots__ = (
-        "request_id", "trace_id", "method", "route", "started", "before_done",
-        "view_done", "after_done", "phase_seconds", "status", "response_bytes", "active",
-        "counted", "token", "ended",
-    )
+
+class RequestState:
+    """What one request has recorded so far; current in ``_current_state`` while it runs.
+
+    The fields a request may never set have their defaults on the class, so a request
+    writes only what it has (a few attribute writes less per request)."""
+
     started: float  # set when the clock starts, after the warm-up
+    trace_id: str | None = None
+    before_done: float | None = None
+    view_done: float | None = None
+    after_done: float | None = None
+    # before_request, view and after_request seconds, once our after_request ran
+    phase_seconds: tuple[float, float, float] | None = None
+    status: int | None = None
+    response_bytes: int | None = None
+    active: Any = None
+    counted = True
+    token: Token[RequestState | None] | None = None  # to reset _current_state
+    ended = False  # our teardown has run
 
     def __init__(self, request_id: str, method: str, route: str) -> None:
         self.request_id = request_id
-        self.trace_id: str | None = None
         self.method = method
         self.route = route
-        self.before_done: float | None = None
-        self.view_done: float | None = None
-        self.after_done: float | None = None
-        # before_request, view and after_request seconds, once our after_request ran
-        self.phase_seconds: tuple[float, float, float] | None = None
-        self.status: int | None = None
-        self.response_bytes: int | None = None
-        self.active: Any = None
-        self.counted = True
-        self.token: Token[RequestState | None] | None = None  # to reset _current_state
-        self.ended = False  # our teardown has run
 
     def phases(self, now: float) -> tuple[float, float, float]:
         """Seconds spent in before_request, view and after_request, up to ``now``."""
@@ -170,8 +171,14 @@ class RequestLifecycle:
             req = context.request
             state = self._identify(req)
             setattr(context, _CONTEXT_STATE, state)
-            warmup_error = self.warmup.ensure()  # its log lines carry the request id
-            self._start(state)
+            warmup = self.warmup
+            warmup_error = None if warmup.done else warmup.ensure()  # lines carry the id
+            # The clock starts after the warm-up, whose time is not the request's.
+            state.started = time.perf_counter()
+            if state.counted:
+                active = self.metrics.active_for(state.method)
+                active.inc()
+                state.active = active  # only once raised, so a failed inc is never undone
             if warmup_error is None:
                 return None
             self.metrics.count_exception(state.route, type(warmup_error).__name__)
@@ -185,27 +192,24 @@ class RequestLifecycle:
     def _identify(self, req: Any) -> RequestState:
         """Accept or mint the request id, put it on ``g`` and make the new state current
         (which puts the ids on every line logged until the request ends)."""
+        # Read from the WSGI environ: the same values as req.headers, for less work.
+        environ = req.environ
+        incoming = environ.get("HTTP_X_REQUEST_ID")
         rule = req.url_rule
         state = RequestState(
-            # Read from the WSGI environ: the same values as req.headers, for less work.
-            accept_request_id(req.environ.get("HTTP_X_REQUEST_ID")),
-            method_label(req.environ["REQUEST_METHOD"]),  # case-sensitive: "get" is _OTHER
+            accept_request_id(incoming) if incoming else new_request_id(),
+            method_label(environ["REQUEST_METHOD"]),  # case-sensitive: "get" is _OTHER
             rule.rule if rule is not None else "",
         )
-        state.trace_id = parse_traceparent(req.environ.get("HTTP_TRACEPARENT"))
+        traceparent = environ.get("HTTP_TRACEPARENT")
+        if traceparent:
+            state.trace_id = parse_traceparent(traceparent)
         state.token = _current_state.set(state)
-        req.environ[REQUEST_ENVIRON_KEY] = state
+        environ[REQUEST_ENVIRON_KEY] = state
         _set_request_id(state)
-        state.counted = req.endpoint not in self.uncounted_endpoints
+        if rule is not None and rule.endpoint in self.uncounted_endpoints:
+            state.counted = False
         return state
-
-    def _start(self, state: RequestState) -> None:
-        """Start the clock (after the warm-up, whose time is not the request's)."""
-        state.started = time.perf_counter()
-        if state.counted:
-            active = self.metrics.active_for(state.method)
-            active.inc()
-            state.active = active  # only once raised, so a failed inc is never undone
 
     def _unavailable(self, error: BaseException) -> Any:
         unavailable = ServiceUnavailable(
@@ -216,14 +220,6 @@ class RequestLifecycle:
             return self.app.handle_http_exception(unavailable)
         except Exception:  # noqa: BLE001 - the error page itself may be what the warm-up lacks
             return unavailable.get_response()
-
-    # 2. view phase marks (called by HookwatchFlask) ----------------------------------------
-    @staticmethod
-    def mark(attribute: str) -> None:
-        """Stamp the end of a phase on the current request's state, if it has one."""
-        state = _current_state.get()
-        if state is not None:
-            setattr(state, attribute, time.perf_counter())
 
     # 3. after_request ----------------------------------------------------------------------
     def after_request(self, response: Response) -> Response:
@@ -241,7 +237,10 @@ class RequestLifecycle:
     def _finish_response(self, state: RequestState, response: Response) -> None:
         now = time.perf_counter()
         state.status = response.status_code
-        state.response_bytes = _body_size(response)
+        body = response.response
+        # What Flask makes of a view's value, one bytes item, is measured here directly.
+        state.response_bytes = (len(body[0]) if type(body) is list and len(body) == 1
+                                and type(body[0]) is bytes else _body_size(response))
         # add(), not item assignment: these headers are ours alone, and assignment first
         # scans every header to remove an earlier one (three times the cost).
         headers = response.headers
@@ -309,38 +308,39 @@ class RequestLifecycle:
 
     def _teardown(self, state: RequestState, req: Any, error: BaseException | None,
                   teardown_failed: bool) -> None:
+        """Count the request, once (duration, body sizes, phases, the exception if any),
+        lower the in-flight gauge, then write its line whatever the metrics did."""
         now = time.perf_counter()
         if state.status is None or teardown_failed:
             state.status = 500  # no response of the app's went out: the server answers 500
         # The request's time is up to the response; the teardown phase is timed on its own.
         done = state.after_done if state.after_done is not None else now
+        seconds = done - state.started
         try:
             if state.active is not None:
                 state.active.dec()
             if state.counted:
-                self._record(state, req, done - state.started, now, error)
+                exemplar = None
+                if self.exemplars:
+                    exemplar = {"request_id": state.request_id}
+                    if state.trace_id is not None:
+                        exemplar["trace_id"] = state.trace_id
+                finished = (state.after_done or state.view_done or state.before_done
+                            or state.started)
+                self.metrics.record_request(
+                    state.method, state.route, state.status, seconds,
+                    # No Content-Length: no body, or a chunked one, which werkzeug sizes 0 too.
+                    (req.content_length or 0) if req.environ.get("CONTENT_LENGTH") else 0,
+                    state.response_bytes, exemplar, state.phase_seconds, now - finished,
+                )
+                if error is not None:
+                    self.metrics.count_exception(state.route, type(error).__name__)
         finally:
             # Metrics trouble (reported by teardown_request) must not cost the request its line.
             if state.counted and self.recent is not None:
                 self.recent.append((time.time(), state.request_id, state.method, state.route,
-                                    state.status, done - state.started))
-            self._log(state, req, done - state.started, error)
-
-    def _record(self, state: RequestState, req: Any, seconds: float, now: float,
-                error: BaseException | None) -> None:
-        """Count the request, once: duration, body sizes, phases, and the exception if any."""
-        finished = state.after_done or state.view_done or state.before_done or state.started
-        exemplar = None
-        if self.exemplars:
-            exemplar = {"request_id": state.request_id}
-            if state.trace_id is not None:
-                exemplar["trace_id"] = state.trace_id
-        self.metrics.record_request(
-            state.method, state.route, state.status, seconds, req.content_length or 0,
-            state.response_bytes, exemplar, state.phase_seconds, now - finished,
-        )
-        if error is not None:
-            self.metrics.count_exception(state.route, type(error).__name__)
+                                    state.status, seconds))
+            self._log(state, req, seconds, error)
 
     def _log(self, state: RequestState, req: Any, duration: float,
              error: BaseException | None) -> None:
@@ -382,14 +382,14 @@ class HookwatchFlask(Flask):
                 return early_response
             return super().preprocess_request()
         finally:
-            RequestLifecycle.mark("before_done")
+            _stamp("before_done")
 
     def dispatch_request(self) -> Any:
         """Run the view; stamp its end, whether it returned or raised."""
         try:
             return super().dispatch_request()
         finally:
-            RequestLifecycle.mark("view_done")
+            _stamp("view_done")
 
     def process_response(self, response: Response) -> Response:
         """Run the ``after_request`` functions and save the session, then our

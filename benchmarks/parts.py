@@ -24,7 +24,7 @@ from typing import Any, Callable
 from flask import Flask, Response, request
 from prometheus_client import CollectorRegistry
 
-from app.hooks import RequestLifecycle, RequestState
+from app.hooks import RequestLifecycle, RequestState, _stamp
 from app.logs import current_request
 
 from . import apps, inprocess
@@ -78,8 +78,8 @@ def _hookwatch_loops(lifecycle: RequestLifecycle, req: Any, line: bytes) -> dict
 
     def four_steps() -> None:
         lifecycle.before_request()
-        RequestLifecycle.mark("before_done")
-        RequestLifecycle.mark("view_done")
+        _stamp("before_done")  # as HookwatchFlask does around the view
+        _stamp("view_done")
         lifecycle.after_request(_new_response())
         lifecycle.teardown_request(None, False)
 
@@ -101,8 +101,9 @@ def _hookwatch_loops(lifecycle: RequestLifecycle, req: Any, line: bytes) -> dict
         HOOKWATCH_STEPS: (four_steps, _new_response),
         LINE: (lambda: lifecycle._log(state, req, 1.5e-4, None), no_setup),
         WRITE: (lambda: lifecycle.request_log._sink.write_line(line), no_setup),
-        HISTOGRAMS: (lambda: lifecycle._record(state, req, 1.5e-4, time.perf_counter(), None),
-                     no_setup),
+        HISTOGRAMS: (lambda: lifecycle.metrics.record_request(
+            state.method, state.route, state.status, 1.5e-4, 0, state.response_bytes,
+            {"request_id": state.request_id}, state.phase_seconds, 1e-5), no_setup),
         GAUGE: (lambda: (active.inc(), active.dec()), no_setup),
         SERVER_TIMING: (after_request(True), after_request(False)),
     }
