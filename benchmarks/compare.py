@@ -5,8 +5,9 @@ microseconds can be told from this machine's drift.
 ``git worktree``, then runs :mod:`benchmarks.revision_run` in each in turn, ``--runs``
 times, in a fresh interpreter every time. Printed per revision and route: the medians over
 the runs of hookwatch's and the exporter's added µs over bare (each paired with the batches
-of its own run's bare, as :func:`benchmarks.inprocess.added_us` does), and the gap between
-the two. Comparing apps inside one process, as the
+of its own run's bare, as :func:`benchmarks.inprocess.added_us` does), the gap between
+the two, and their ratio (the median over runs of each run's ratio): the gap grows and
+shrinks with the speed the CPU ran at, the ratio much less. Comparing apps inside one process, as the
 breakdown does, can mislead for effects under about 2 µs; this cannot share that bias.
 """
 
@@ -45,18 +46,20 @@ def _measure(tree: Path, calls: int, repeats: int) -> dict[str, list[float]]:
 
 
 def summarise_runs(runs: list[dict[str, list[float]]]) -> dict[str, dict[str, float]]:
-    """Route -> hookwatch's and the exporter's added µs (medians over runs) and their gap."""
+    """Route -> hookwatch's and the exporter's added µs (medians over runs), their gap and
+    the median of the runs' ratios of hookwatch's added µs to the exporter's."""
     table = {}
     for route, _, _ in ROUTES:
-        added = {}
-        for name in ("hookwatch", "exporter"):
-            per_run = []
-            for run in runs:
-                cells = {(variant, route): Cell(run[f"{variant} {route}"])
-                         for variant in ("bare", name)}
-                per_run.append(added_us(cells, name, route))
-            added[name] = statistics.median(per_run)
-        table[route] = {**added, "gap": added["hookwatch"] - added["exporter"]}
+        per_run: dict[str, list[float]] = {"hookwatch": [], "exporter": []}
+        for run in runs:
+            cells = {(variant, route): Cell(run[f"{variant} {route}"])
+                     for variant in ("bare", *per_run)}
+            for name, figures in per_run.items():
+                figures.append(added_us(cells, name, route))
+        added = {name: statistics.median(figures) for name, figures in per_run.items()}
+        table[route] = {**added, "gap": added["hookwatch"] - added["exporter"],
+                        "ratio": statistics.median(
+                            h / e for h, e in zip(per_run["hookwatch"], per_run["exporter"]))}
     return table
 
 
@@ -87,11 +90,12 @@ def main(argv: list[str] | None = None) -> int:
                 _git("worktree", "remove", "--force", str(tree))
     print(f"{args.runs} alternating runs per revision, {args.repeats} x {args.calls} calls each; "
           "medians of added µs over bare:")
-    print("| revision | route | hookwatch | exporter | gap |\n|---|---|---:|---:|---:|")
+    print("| revision | route | hookwatch | exporter | gap | hookwatch / exporter |\n"
+          "|---|---|---:|---:|---:|---:|")
     for index, revision in enumerate(args.revisions):
         for route, row in summarise_runs(runs[index]).items():
             print(f"| {revision} ({commits[index][:7]}) | `{route}` | {row['hookwatch']:+.1f} | "
-                  f"{row['exporter']:+.1f} | {row['gap']:+.1f} |")
+                  f"{row['exporter']:+.1f} | {row['gap']:+.1f} | {row['ratio']:.2f} |")
     return 0
 
 

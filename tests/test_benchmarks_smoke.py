@@ -228,7 +228,8 @@ class TestProfile:
 class TestCompare:
     def test_summary_is_the_median_over_runs_of_each_runs_own_difference(self) -> None:
         """Each run's added µs pairs its batches with its own bare's; the summary is the
-        median over runs (a run's bare at 110 µs and hookwatch at 154 is +44)."""
+        median over runs (a run's bare at 110 µs and hookwatch at 154 is +44), and the ratio
+        the median of each run's own."""
         us = 1e-6
         runs = [{"bare /": [100 * us] * 3, "hookwatch /": [150 * us] * 3, "exporter /": [130 * us] * 3},
                 {"bare /": [110 * us] * 3, "hookwatch /": [154 * us] * 3, "exporter /": [150 * us] * 3},
@@ -237,7 +238,9 @@ class TestCompare:
             run.update({key.replace(" /", " /user/<name>"): value for key, value in list(run.items())})
         table = compare.summarise_runs(runs)
         for route in ("/", "/user/<name>"):
-            assert table[route] == pytest.approx({"hookwatch": 45.0, "exporter": 30.0, "gap": 15.0})
+            assert table[route] == pytest.approx(
+                {"hookwatch": 45.0, "exporter": 30.0, "gap": 15.0,
+                 "ratio": 50 / 30})  # the median of the runs' 50/30, 44/40 and 45/25
 
     def test_two_revisions_side_by_side_and_no_worktree_left(self, capsys) -> None:
         """A tiny comparison of HEAD with itself (a shallow clone has no other revision): a
