@@ -88,6 +88,11 @@ def _body_size(response: Response) -> int | None:
     """The response body's size in bytes; for a streamed body, which is never read here
     (calculate_content_length() would buffer it whole), its declared Content-Length if any
     (send_file declares one), else ``None``."""
+    body = response.response
+    if type(body) is list and len(body) == 1 and type(body[0]) is bytes:
+        # What Flask makes of a view's value: calculate_content_length()'s answer for it,
+        # for less work (a response class overriding that method is not asked).
+        return len(body[0])
     if response.is_sequence:
         return response.calculate_content_length()
     return response.content_length
@@ -237,10 +242,7 @@ class RequestLifecycle:
     def _finish_response(self, state: RequestState, response: Response) -> None:
         now = time.perf_counter()
         state.status = response.status_code
-        body = response.response
-        # What Flask makes of a view's value, one bytes item, is measured here directly.
-        state.response_bytes = (len(body[0]) if type(body) is list and len(body) == 1
-                                and type(body[0]) is bytes else _body_size(response))
+        state.response_bytes = _body_size(response)
         # add(), not item assignment: these headers are ours alone, and assignment first
         # scans every header to remove an earlier one (three times the cost).
         headers = response.headers

@@ -3,8 +3,8 @@
 In-process WSGI calls for bare Flask, hookwatch (production, JSON logs to a file) and
 prometheus_flask_exporter (defaults); hookwatch again with its log lines to each kind of
 destination (``benchmarks.sinks``) and with one part at a time switched off
-(``benchmarks.ablate``), and the same parts timed alone in a loop
-(``benchmarks.parts``); the same over loopback with gunicorn and wrk; then the
+(``benchmarks.ablate``), against a copy with its steps flattened (``benchmarks.flat``),
+and the same parts timed alone in a loop (``benchmarks.parts``); the same over loopback with gunicorn and wrk; then the
 ``/metrics`` scrape benchmark. Prints the tables, writes ``benchmarks/results.json``,
 the plot ``docs/performance.png`` and the table in ``docs/performance.md``. Exits 1 if any
 benchmark request went uncounted.
@@ -168,6 +168,17 @@ def main(argv: list[str] | None = None) -> int:
         sections += ["", "**Where hookwatch's added time goes** (in-process as above; full "
                      "hookwatch minus a copy with that part switched off)", "",
                      ablate.markdown(results["ablate"])]
+
+        from . import flat
+
+        flat_table, flat_problems = flat.run(args.calls, args.repeats)
+        problems += flat_problems
+        results["flat"] = flat_table
+        print("In-process, hookwatch against a copy with its steps flattened:")
+        print(inprocess_markdown(flat_table), "\n")
+        sections += ["", "**hookwatch's code shape** (in-process as above; a copy whose three "
+                     "steps make the same outputs in one flat function each, `benchmarks/flat.py`)",
+                     "", inprocess_markdown(flat_table)]
 
         from . import parts
 

@@ -9,8 +9,8 @@ from prometheus_client import CollectorRegistry
 
 from app.hooks import RequestLifecycle
 from app.logs import current_request
-from benchmarks import (ablate, apps, compare, inprocess, loopback, parts, profile, scatter,
-                        scrape, sinks)
+from benchmarks import (ablate, apps, compare, flat, inprocess, loopback, parts, profile,
+                        scatter, scrape, sinks)
 from benchmarks.__main__ import run_inprocess
 from tests.conftest import require_binary
 
@@ -93,6 +93,32 @@ class TestAblate:
         assert (counted == 1) == ("histograms" not in part)
         assert ("Server-Timing" in response.headers) == ("Server-Timing" not in part)
         assert [value or 0 for value in in_flight] == [0 if "gauge" in part else 1]
+
+
+class TestFlat:
+    def test_the_flattened_copy_counts_and_logs_every_request(self) -> None:
+        """A tiny run: the flattened copy answers like hookwatch, counted and logged once."""
+        table, problems = flat.run(calls=10, repeats=2)
+        assert problems == []
+        for row in table.values():
+            assert list(row) == ["bare", "exporter", "hookwatch", flat.FLAT]
+
+    def test_the_flattened_copy_makes_the_same_outputs(self, tmp_path) -> None:
+        """The same headers, metrics and line fields as the full app, for a plain request."""
+        outputs = []
+        for name, build in (("full", lambda app: app), ("flat", flat.flatten)):
+            registry = CollectorRegistry()
+            app = build(apps.hookwatch(str(tmp_path / f"{name}.log"), registry))
+            response = app.test_client().get("/user/ada")
+            apps.close_logs(app)
+            [line] = [json.loads(text) for text in (tmp_path / f"{name}.log").read_text(
+                encoding="utf-8").splitlines() if '"request_finished"' in text]
+            # Every series, and the counts (durations differ from one request to the next).
+            samples = {(sample.name, tuple(sorted(sample.labels.items())),
+                        sample.value if sample.name.endswith("_count") else None)
+                       for family in registry.collect() for sample in family.samples}
+            outputs.append((sorted(response.headers.keys()), sorted(line), samples))
+        assert outputs[0] == outputs[1]
 
 
 class TestParts:
