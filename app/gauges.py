@@ -1,8 +1,9 @@
 """A labelled gauge for one process, for the in-flight requests: up and down on every request.
 
 prometheus-client's ``Gauge`` runs four Python calls per ``inc`` (an observability check, the
-value object, its lock); here a child's ``inc`` and ``dec`` are one call and one lock each. Exposed through prometheus-client's own
-``GaugeMetricFamily``, so ``/metrics`` reads as with a ``Gauge`` (``tests/test_gauges.py``).
+value object, its lock); here a child's ``inc`` and ``dec`` are one call and one lock each.
+Exposed through prometheus-client's own ``GaugeMetricFamily``, so ``/metrics`` reads as
+with a ``Gauge`` (``tests/test_gauges.py``).
 
 Multiprocess mode cannot use it: there, values must live in prometheus-client's files.
 """
@@ -14,6 +15,8 @@ from typing import Iterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import GaugeMetricFamily
+
+from .histograms import child_for
 
 __all__ = ["InMemoryGauge", "GaugeChild"]
 
@@ -50,12 +53,7 @@ class InMemoryGauge:
 
     def labels(self, value: object) -> GaugeChild:
         """Return the child for ``value``, created at 0 if new."""
-        key = str(value)
-        child = self._children.get(key)
-        if child is None:
-            with self._lock:  # collect() iterates the dict under the same lock
-                child = self._children.setdefault(key, GaugeChild(self._lock))
-        return child
+        return child_for(self._children, str(value), self._lock, lambda: GaugeChild(self._lock))
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         yield GaugeMetricFamily(self.name, self.documentation, labels=(self.labelname,))

@@ -20,14 +20,27 @@ import threading
 import time
 from bisect import bisect_left
 from itertools import accumulate
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import HistogramMetricFamily
 from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
-__all__ = ["InMemoryHistogram", "Series"]
+__all__ = ["InMemoryHistogram", "Series", "child_for"]
+
+Child = TypeVar("Child")
+
+
+def child_for(children: dict[Any, Child], key: Any, lock: threading.Lock,
+              make: Callable[[], Child]) -> Child:
+    """The child of a family for ``key``, made by ``make`` if new; made under ``lock``,
+    which the family's ``collect()`` holds while it iterates ``children``."""
+    child = children.get(key)
+    if child is None:
+        with lock:
+            child = children.setdefault(key, make())
+    return child
 
 
 class Series:
@@ -88,11 +101,7 @@ class InMemoryHistogram:
         key = tuple(str(value) for value in values)
         if len(key) != len(self.labelnames):
             raise ValueError(f"{self.name} takes {len(self.labelnames)} label values")
-        series = self._series.get(key)
-        if series is None:
-            with self._lock:  # collect() iterates the dict under the same lock
-                series = self._series.setdefault(key, Series(self._upper_bounds))
-        return series
+        return child_for(self._series, key, self._lock, lambda: Series(self._upper_bounds))
 
     def describe(self) -> Iterator[HistogramMetricFamily]:
         yield HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)

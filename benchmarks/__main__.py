@@ -4,10 +4,10 @@ In-process WSGI calls for bare Flask, hookwatch (production, JSON logs to a file
 prometheus_flask_exporter (defaults); hookwatch again with its log lines to each kind of
 destination (``benchmarks.sinks``) and with one part at a time switched off
 (``benchmarks.ablate``), against a copy with its steps flattened (``benchmarks.flat``),
-and the same parts timed alone in a loop (``benchmarks.parts``); the same over loopback with gunicorn and wrk; then the
-``/metrics`` scrape benchmark. Prints the tables, writes ``benchmarks/results.json``,
-the plot ``docs/performance.png`` and the table in ``docs/performance.md``. Exits 1 if any
-benchmark request went uncounted.
+and the same parts timed alone in a loop (``benchmarks.parts``); the same over loopback
+with gunicorn and wrk; then the ``/metrics`` scrape benchmark. Prints the tables, writes
+``benchmarks/results.json``, the plot ``docs/performance.png`` and the table in
+``docs/performance.md``. Exits 1 if any benchmark request went uncounted.
 """
 
 from __future__ import annotations
@@ -102,6 +102,18 @@ def scrape_markdown(table: dict[str, Any]) -> str:
             f"{cell['bytes'] / 1024:.0f}", str(cell["lines"])])
 
 
+def report(results: dict[str, Any], sections: list[str], key: str,
+           run: tuple[dict[str, Any], list[str]], printed: str, heading: str) -> list[str]:
+    """Keep an in-process run's table as ``results[key]``, print it under ``printed`` and
+    add it to the doc's ``sections`` under ``heading``; return the run's problems."""
+    table, problems = run
+    results[key] = table
+    print(printed)
+    print(inprocess_markdown(table), "\n")
+    sections += ["", heading, "", inprocess_markdown(table)]
+    return problems
+
+
 def update_doc(section: str) -> None:
     """Replace the generated section of docs/performance.md, if the page has the markers."""
     if not DOC.exists():
@@ -151,13 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_sinks and "exporter" in names:
         from . import sinks
 
-        sink_table, sink_problems = sinks.run(args.calls, args.repeats)
-        problems += sink_problems
-        results["sinks"] = sink_table
-        print("In-process, hookwatch's request line to each destination:")
-        print(inprocess_markdown(sink_table), "\n")
-        sections += ["", "**Log destination** (in-process as above; hookwatch's JSON lines "
-                     "to each destination in turn)", "", inprocess_markdown(sink_table)]
+        problems += report(results, sections, "sinks", sinks.run(args.calls, args.repeats),
+                           "In-process, hookwatch's request line to each destination:",
+                           "**Log destination** (in-process as above; hookwatch's JSON lines "
+                           "to each destination in turn)")
 
     if not args.no_ablate and "hookwatch" in names:
         from . import ablate
@@ -171,14 +180,11 @@ def main(argv: list[str] | None = None) -> int:
 
         from . import flat
 
-        flat_table, flat_problems = flat.run(args.calls, args.repeats)
-        problems += flat_problems
-        results["flat"] = flat_table
-        print("In-process, hookwatch against a copy with its steps flattened:")
-        print(inprocess_markdown(flat_table), "\n")
-        sections += ["", "**hookwatch's code shape** (in-process as above; a copy whose three "
-                     "steps make the same outputs in one flat function each, `benchmarks/flat.py`)",
-                     "", inprocess_markdown(flat_table)]
+        problems += report(results, sections, "flat", flat.run(args.calls, args.repeats),
+                           "In-process, hookwatch against a copy with its steps flattened:",
+                           "**hookwatch's code shape** (in-process as above; a copy whose three "
+                           "steps make the same outputs in one flat function each, "
+                           "`benchmarks/flat.py`)")
 
         from . import parts
 

@@ -7,8 +7,9 @@ times, in a fresh interpreter every time. Printed per revision and route: the me
 the runs of hookwatch's and the exporter's added µs over bare (each paired with the batches
 of its own run's bare, as :func:`benchmarks.inprocess.added_us` does), the gap between
 the two, and their ratio (the median over runs of each run's ratio): the gap grows and
-shrinks with the speed the CPU ran at, the ratio much less. Comparing apps inside one process, as the
-breakdown does, can mislead for effects under about 2 µs; this cannot share that bias.
+shrinks with the speed the CPU ran at, the ratio much less. Comparing apps inside one
+process, as the breakdown does, can mislead for effects under about 2 µs; this cannot
+share that bias.
 """
 
 from __future__ import annotations

@@ -257,11 +257,12 @@ class TestCompare:
         median over runs (a run's bare at 110 µs and hookwatch at 154 is +44), and the ratio
         the median of each run's own."""
         us = 1e-6
-        runs = [{"bare /": [100 * us] * 3, "hookwatch /": [150 * us] * 3, "exporter /": [130 * us] * 3},
-                {"bare /": [110 * us] * 3, "hookwatch /": [154 * us] * 3, "exporter /": [150 * us] * 3},
-                {"bare /": [90 * us] * 3, "hookwatch /": [135 * us] * 3, "exporter /": [115 * us] * 3}]
+        runs = [{"bare /": [bare * us] * 3, "hookwatch /": [hookwatch * us] * 3,
+                 "exporter /": [exporter * us] * 3}
+                for bare, hookwatch, exporter in ((100, 150, 130), (110, 154, 150), (90, 135, 115))]
         for run in runs:  # the other route, the same figures
-            run.update({key.replace(" /", " /user/<name>"): value for key, value in list(run.items())})
+            run.update({key.replace(" /", " /user/<name>"): value
+                        for key, value in list(run.items())})
         table = compare.summarise_runs(runs)
         for route in ("/", "/user/<name>"):
             assert table[route] == pytest.approx(

@@ -184,7 +184,7 @@ class TestMetricUpdateFailing:
             # In one process requests are observed in batches, at the latest when read:
             # the scrape observes them while the fault lasts, and still answers.
             assert client.get("/metrics").status_code == 200
-        assert len(logs.requests) == 6  # every request logged (the scrape too), whatever the metrics did
+        assert len(logs.requests) == 6  # every request logged (the scrape too), whatever happened
         reports = hookwatch_stderr(capfd)
         assert 1 <= len(reports) <= 3 and len(set(reports)) == len(reports), reports
 
