@@ -255,6 +255,9 @@ class RequestLifecycle:
                 f"after;dur={after * 1000:.3f}, total;dur={(now - state.started) * 1000:.3f}",
             )
         state.after_done = now
+        if self.metrics.batch_waiting():
+            # Observed once the server has sent this response, so no client waits for it.
+            response.call_on_close(self.metrics.observe_queued)
 
     # 4. teardown_request -------------------------------------------------------------------
     def teardown_request(self, error: BaseException | None, teardown_failed: bool) -> None:

@@ -48,8 +48,11 @@ HTTP_METHODS = frozenset(
 )
 OTHER_METHOD = "_OTHER"
 PHASES = ("before_request", "view", "after_request", "teardown")
-# In a single process, requests wait in a queue to be observed in batches of about this many.
+# In a single process, requests wait in a queue to be observed in batches of about this many
+# (the app observes a batch once a response has gone out: batch_waiting); record_request
+# observes the queue itself only if it reaches QUEUE_LIMIT, so it stays bounded.
 OBSERVE_BATCH = 64
+QUEUE_LIMIT = 16 * OBSERVE_BATCH
 
 
 def method_label(method: str) -> str:
@@ -73,8 +76,9 @@ class Metrics:
     cost a dict lookup. Their size is bounded by the label values real routes produce.
     In a single process the histograms are :class:`InMemoryHistogram`, and a request's seven
     observations wait in a queue: :meth:`record_request` appends them, and they are observed
-    with the others queued, under one lock, before any histogram is read or once
-    ``OBSERVE_BATCH`` requests wait. Every read sees every request recorded before it; a
+    with the others queued, under one lock, before any histogram is read, when the app
+    calls :meth:`observe_queued` (once a batch waits, see :meth:`batch_waiting`), or once
+    ``QUEUE_LIMIT`` requests wait. Every read sees every request recorded before it; a
     request costs an append instead of seven observations done cold (see
     docs/performance.md). The in-flight gauge is an :class:`InMemoryGauge` there. Both read
     on ``/metrics`` as prometheus-client's own.
@@ -216,8 +220,12 @@ class Metrics:
             return
         queued.append((children, seconds, request_bytes, response_bytes, exemplar,
                        time.time() if exemplar else None, phases, teardown))
-        if len(queued) >= OBSERVE_BATCH:
+        if len(queued) >= QUEUE_LIMIT:
             self.observe_queued()
+
+    def batch_waiting(self) -> bool:
+        """Whether ``OBSERVE_BATCH`` requests or more wait to be observed (single process)."""
+        return self._queued is not None and len(self._queued) >= OBSERVE_BATCH
 
     def observe_queued(self) -> None:
         """Observe every request queued by :meth:`record_request` (single process); called

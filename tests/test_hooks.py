@@ -15,6 +15,7 @@ from freezegun import freeze_time
 from werkzeug.test import EnvironBuilder
 
 from app.hooks import RequestState
+from app.metrics import OBSERVE_BATCH
 from app.logs import get_logger
 from tests.conftest import sample, scrape
 
@@ -614,6 +615,23 @@ class TestCardinality:
         routes = {dict(labels).get("http_route") for name, labels in samples
                   if name == "http_server_request_duration_seconds_count"}
         assert "/metrics" not in routes
+
+
+class TestQueuedObservations:
+    def test_a_waiting_batch_is_observed_once_the_response_is_closed(self, app) -> None:
+        """Once a batch waits, the next response observes it when the server closes it,
+        after the body went out: not in the request's own time."""
+        metrics = app.extensions["hookwatch"].metrics
+        for _ in range(OBSERVE_BATCH):
+            metrics.record_request("GET", "/", 200, 0.1, 0, 1)
+        response = app.test_client().get("/healthz", buffered=False)
+        assert len(metrics._queued) == OBSERVE_BATCH + 1  # the request is queued too
+        response.close()
+        assert len(metrics._queued) == 0
+        assert metrics.registry.get_sample_value(
+            "http_server_request_duration_seconds_count", {
+                "http_request_method": "GET", "http_route": "/healthz",
+                "http_response_status_code": "200"}) == 1
 
 
 class TestInFlight:

@@ -11,7 +11,8 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.histograms import Series
-from app.metrics import DURATION_BUCKETS, HTTP_METHODS, OBSERVE_BATCH, Metrics, method_label
+from app.metrics import (DURATION_BUCKETS, HTTP_METHODS, OBSERVE_BATCH, QUEUE_LIMIT, Metrics,
+                         method_label)
 from tests.conftest import require_binary, sample, scrape
 
 
@@ -85,14 +86,20 @@ class TestQueuedObservations:
         return metrics.registry.get_sample_value("http_server_request_duration_seconds_count", {
             "http_request_method": "GET", "http_route": "/", "http_response_status_code": "200"})
 
-    def test_a_batch_is_observed_without_a_read(self, metrics: Metrics) -> None:
-        """The queue never holds a full batch: the request that fills it observes them all."""
+    def test_a_batch_waits_and_the_queue_stays_bounded(self, metrics: Metrics) -> None:
+        """A batch waits from OBSERVE_BATCH requests on; the queue never reaches
+        QUEUE_LIMIT: the request that would fill it observes them all."""
         for _ in range(OBSERVE_BATCH - 1):
             metrics.record_request("GET", "/", 200, 0.1, 0, 1)
-        assert len(metrics._queued) == OBSERVE_BATCH - 1
+        assert not metrics.batch_waiting()
         metrics.record_request("GET", "/", 200, 0.1, 0, 1)
-        assert len(metrics._queued) == 0
-        assert self.count(metrics) == OBSERVE_BATCH
+        assert metrics.batch_waiting()
+        for _ in range(QUEUE_LIMIT - OBSERVE_BATCH - 1):
+            metrics.record_request("GET", "/", 200, 0.1, 0, 1)
+        assert len(metrics._queued) == QUEUE_LIMIT - 1
+        metrics.record_request("GET", "/", 200, 0.1, 0, 1)
+        assert len(metrics._queued) == 0 and not metrics.batch_waiting()
+        assert self.count(metrics) == QUEUE_LIMIT
 
     def test_the_exemplar_keeps_the_time_it_was_recorded(self, metrics: Metrics) -> None:
         """Observed later, an exemplar still carries the request's own time."""
