@@ -618,20 +618,26 @@ class TestCardinality:
 
 
 class TestQueuedObservations:
-    def test_a_waiting_batch_is_observed_once_the_response_is_closed(self, app) -> None:
+    @pytest.mark.parametrize(("method", "path", "route", "status"), [
+        ("GET", "/healthz", "/healthz", "200"), ("HEAD", "/healthz", "/healthz", "200"),
+        ("GET", "/nope", "", "404"), ("GET", "/redirect", "/redirect", "302"),
+    ])
+    def test_a_waiting_batch_is_observed_once_the_response_is_closed(
+        self, app, method, path, route, status
+    ) -> None:
         """Once a batch waits, the next response observes it when the server closes it,
         after the body went out: not in the request's own time."""
         metrics = app.extensions["hookwatch"].metrics
         for _ in range(OBSERVE_BATCH):
             metrics.record_request("GET", "/", 200, 0.1, 0, 1)
-        response = app.test_client().get("/healthz", buffered=False)
+        response = app.test_client().open(path, method=method, buffered=False)
         assert len(metrics._queued) == OBSERVE_BATCH + 1  # the request is queued too
         response.close()
         assert len(metrics._queued) == 0
         assert metrics.registry.get_sample_value(
             "http_server_request_duration_seconds_count", {
-                "http_request_method": "GET", "http_route": "/healthz",
-                "http_response_status_code": "200"}) == 1
+                "http_request_method": method, "http_route": route,
+                "http_response_status_code": status}) == 1
 
 
 class TestInFlight:

@@ -14,6 +14,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from app.gauges import GaugeChild
 from app.histograms import Series
+from app.metrics import QUEUE_LIMIT
 from tests.conftest import sample
 from tests.servers import Samples, parse_metrics
 
@@ -196,3 +197,27 @@ class TestMetricUpdateFailing:
         assert counted(samples) == before + 3
         # A failed increment is never undone; a failed decrement cannot be redone (4 lost).
         assert in_flight(samples) == (4 if failing == "dec" else 0)
+
+    def test_a_full_queue_observed_in_a_request_fails_quietly(self, prod_like, logs,
+                                                              monkeypatch, capfd) -> None:
+        """The request that fills the queue observes it in its teardown; if observing
+        raises there, its response and line still go out and the failure is told."""
+        app = prod_like()
+        client = app.test_client()
+        assert client.get("/healthz").status_code == 200
+        capfd.readouterr()
+        metrics = app.extensions["hookwatch"].metrics
+        for _ in range(QUEUE_LIMIT - 1 - len(metrics._queued)):
+            metrics.record_request("GET", "/healthz", 200, 0.001, 0, 10)
+
+        def broken(*_: Any, **__: Any) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(Series, "observe", broken)
+        response = client.get("/healthz", buffered=False)  # not closed: teardown observes
+        assert response.status_code == 200 and "X-Request-ID" in response.headers
+        assert len(metrics._queued) == 0
+        assert logs.requests[-1]["path"] == "/healthz" and len(logs.requests) == 2
+        assert hookwatch_stderr(capfd) == [
+            "hookwatch: observing queued requests failed: OSError(28, 'No space left on device')"]
+        response.close()
