@@ -256,7 +256,8 @@ class RequestLifecycle:
             )
         state.after_done = now
         if self.metrics.batch_waiting():
-            # Observed once the server has sent this response, so no client waits for it.
+            # Observed when the server closes this response, after its body went out: out
+            # of its client's time to an answer (the worker still spends it).
             response.call_on_close(self.metrics.observe_queued)
 
     # 4. teardown_request -------------------------------------------------------------------

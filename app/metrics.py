@@ -235,7 +235,7 @@ class Metrics:
         if not queued:
             return
         with self._lock:
-            while queued:  # only the lock's holder pops, so it is not empty here
+            while queued:  # popleft cannot find it empty: only the lock's holder pops
                 request = queued.popleft()
                 try:
                     self._observe(*request)
