@@ -132,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="requests per timed batch")
     parser.add_argument("--repeats", type=int, default=inprocess.REPEATS,
                         help="batches per variant and route")
-    parser.add_argument("--loopback-seconds", type=int, default=4)
-    parser.add_argument("--loopback-rounds", type=int, default=2)
+    parser.add_argument("--loopback-seconds", type=int, default=2)
+    parser.add_argument("--loopback-rounds", type=int, default=6)
     parser.add_argument("--no-loopback", action="store_true")
     parser.add_argument("--no-scrape", action="store_true")
     parser.add_argument("--no-sinks", action="store_true", help="skip the log destination run")
@@ -200,18 +200,14 @@ def main(argv: list[str] | None = None) -> int:
 
         runs, loop_problems = loopback.run(names, args.loopback_seconds, args.loopback_rounds)
         problems += loop_problems
-        loop_table: dict[str, Any] = {}
-        for label, _, _ in loopback.ROUTES:
-            row = {name: loopback.summary(runs[name, label]) for name in names}
-            for cell in row.values():
-                cell["ratio"] = cell["rps"] / row["bare"]["rps"]
-            loop_table[label] = row
+        loop_table = loopback.summarise(runs, names)
         results["loopback"] = loop_table
         print(f"Loopback: gunicorn (1 gthread worker) + wrk -t1 -c4, {args.loopback_rounds} "
-              f"rounds x {args.loopback_seconds:g} s, medians:")
+              f"rounds x {args.loopback_seconds:g} s, medians, ratio paired by round:")
         print(loopback_markdown(loop_table), "\n")
         sections += ["", f"**Loopback** (gunicorn, one gthread worker; wrk -t1 -c4; "
-                     f"{args.loopback_rounds} rounds × {args.loopback_seconds:g} s; medians)", "",
+                     f"{args.loopback_rounds} rounds × {args.loopback_seconds:g} s; medians; ratio to "
+                     "bare paired by round)", "",
                      loopback_markdown(loop_table)]
 
     if not args.no_scrape:

@@ -27,9 +27,9 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from .inprocess import ROUTES, request_series
+from .inprocess import ROUTES, paired_ratio, request_series
 
-__all__ = ["Run", "parse_wrk", "run"]
+__all__ = ["Run", "parse_wrk", "run", "summarise"]
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -168,7 +168,7 @@ def _check(server: Server, connections: int) -> list[str]:
     return problems
 
 
-def run(names: list[str], seconds: int = 4, rounds: int = 2, connections: int = 4,
+def run(names: list[str], seconds: int = 2, rounds: int = 6, connections: int = 4,
         warmup: bool = True) -> tuple[dict[tuple[str, str], list[Run]], list[str]]:
     """Load every variant on every route; return the runs per (variant, route) and problems.
 
@@ -203,11 +203,23 @@ def run(names: list[str], seconds: int = 4, rounds: int = 2, connections: int = 
     return runs, problems
 
 
-def summary(runs: list[Run]) -> dict[str, float]:
-    """Medians over rounds."""
+def summarise(runs: dict[tuple[str, str], list[Run]], names: list[str]
+              ) -> dict[str, dict[str, dict[str, float]]]:
+    """Route -> variant -> medians over rounds (req/s, p50, p99), requests in all, and the
+    ratio of req/s to bare's, paired by round as in-process: the median of each round's
+    ratio. The rounds' order rotates, so a stretch of the CPU's slower speed falls on one
+    variant in one round; it moves that round's ratio, not the others'."""
     return {
-        "rps": statistics.median(r.rps for r in runs),
-        "p50_ms": statistics.median(r.p50_ms for r in runs),
-        "p99_ms": statistics.median(r.p99_ms for r in runs),
-        "requests": sum(r.requests for r in runs),
+        label: {name: _summary(runs[name, label], runs["bare", label]) for name in names}
+        for label, _, _ in ROUTES
+    }
+
+
+def _summary(rounds: list[Run], bare_rounds: list[Run]) -> dict[str, float]:
+    return {
+        "rps": statistics.median(r.rps for r in rounds),
+        "ratio": paired_ratio([r.rps for r in rounds], [r.rps for r in bare_rounds]),
+        "p50_ms": statistics.median(r.p50_ms for r in rounds),
+        "p99_ms": statistics.median(r.p99_ms for r in rounds),
+        "requests": sum(r.requests for r in rounds),
     }

@@ -299,6 +299,25 @@ Transfer/sec:      1.01MB
         assert (run.requests, run.rps, run.p50_ms, run.p99_ms, run.errors) == (
             1200, 1199.5, 0.812, 3.25, 0)
 
+    def test_ratio_is_paired_by_round(self) -> None:
+        """A slow stretch that hit bare in one round and hookwatch in another does not move
+        hookwatch's ratio to bare (its median req/s over bare's would say 0.45); the req/s
+        and latency columns are medians over rounds, the requests a sum."""
+        def rounds(*rps: float) -> list[loopback.Run]:
+            return [loopback.Run(int(r), r, 1000 / r, 4000 / r, 0) for r in rps]
+
+        runs = {}
+        for label, _, _ in inprocess.ROUTES:
+            runs["bare", label] = rounds(1000, 1000, 500)
+            runs["hookwatch", label] = rounds(900, 450, 450)
+        table = loopback.summarise(runs, ["bare", "hookwatch"])
+        for label, _, _ in inprocess.ROUTES:
+            cell = table[label]["hookwatch"]
+            assert cell["ratio"] == pytest.approx(0.9)
+            assert (cell["rps"], cell["requests"]) == (450, 1800)
+            assert cell["p50_ms"] == pytest.approx(1000 / 450)
+            assert table[label]["bare"]["ratio"] == 1
+
     def test_every_request_is_counted_over_loopback(self) -> None:
         """One second per variant and route under gunicorn: wrk's requests all counted."""
         require_binary("wrk")
