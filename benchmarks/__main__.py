@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         problems += report(results, sections, "sinks", sinks.run(args.calls, args.repeats),
                            "In-process, hookwatch's request line to each destination:",
                            "**Log destination** (in-process as above; hookwatch's JSON lines "
-                           "to each destination in turn)")
+                           "to each destination in turn, and built but not written)")
 
     if not args.no_ablate and "hookwatch" in names:
         from . import ablate

@@ -1,9 +1,11 @@
 """What the request line's destination costs: hookwatch with its JSON lines going to a file
 on disk, a file in memory (tmpfs), a pipe read by another process (as a container's stdout
-is) and ``/dev/null``, side by side with the bare app and the exporter in one in-process run.
+is), ``/dev/null`` and nowhere (the line built, its ``write`` skipped), side by side with the
+bare app and the exporter in one in-process run.
 
 The line is the same everywhere; only the ``write`` system call behind it differs, so the
-rows tell how much of hookwatch's added time is the kernel's work for that destination.
+rows tell how much of hookwatch's added time is the kernel's work for that destination,
+and the last what hookwatch costs without any.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from typing import Any, Iterator
 
 from prometheus_client import CollectorRegistry
 
-from . import apps, inprocess
+from . import ablate, apps, inprocess
 
-__all__ = ["filesystem_of", "run"]
+__all__ = ["NOWHERE", "filesystem_of", "run"]
+
+NOWHERE = "hookwatch, no write (the line built, not written)"
 
 
 def filesystem_of(path: str) -> str:
@@ -64,18 +68,21 @@ def run(calls: int, repeats: int) -> tuple[dict[str, Any], list[str]]:
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="hookwatch-sinks-") as tmp, \
             _destinations(tmp) as (paths, reader):
-        registries = {label: CollectorRegistry() for label in ("exporter", *paths)}
+        registries = {label: CollectorRegistry() for label in ("exporter", *paths, NOWHERE)}
         variants: dict[str, Any] = {}
         try:
             variants["bare"] = apps.bare()
             variants["exporter"] = apps.exporter(registries["exporter"])
             for label, path in paths.items():
                 variants[f"hookwatch, {label}"] = apps.hookwatch(path, registries[label])
+            variants[NOWHERE] = apps.hookwatch(os.devnull, registries[NOWHERE])
+            ablate.PARTS[ablate.WRITE](variants[NOWHERE])
             cells, sent = inprocess.run(variants, calls, repeats)
         finally:
             apps.close_logs(*variants.values())
         piped, _ = reader.communicate(timeout=30)  # closes our end: the reader sees the end
         problems += inprocess.miscounted("exporter", "exporter", registries["exporter"], sent)
+        problems += inprocess.miscounted("hookwatch", NOWHERE, registries[NOWHERE], sent)
         for label, path in paths.items():
             name = f"hookwatch, {label}"
             problems += inprocess.miscounted("hookwatch", name, registries[label], sent)

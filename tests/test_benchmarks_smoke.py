@@ -46,8 +46,8 @@ class TestInProcess:
 
 class TestLogDestinations:
     def test_every_request_is_counted_and_logged_at_each_destination(self) -> None:
-        """A tiny run per destination: counted everywhere, and every request line read back
-        from the files and counted by the process reading the pipe."""
+        """A tiny run per destination, and with no write: counted everywhere, and every
+        request line read back from the files and counted by the process reading the pipe."""
         table, problems = sinks.run(calls=20, repeats=2)
         assert problems == []
         for row in table.values():
@@ -56,6 +56,7 @@ class TestLogDestinations:
             assert "hookwatch, pipe to another process" in destinations
             assert "hookwatch, /dev/null" in destinations
             assert any(name.startswith("hookwatch, file on ") for name in destinations)
+            assert destinations[-1] == sinks.NOWHERE  # counted too (problems is empty)
 
     def test_filesystem_of(self, tmp_path) -> None:
         """The mount table names the file system of a path; /proc is procfs."""
