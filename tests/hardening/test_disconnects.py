@@ -28,11 +28,11 @@ def test_disconnect_mid_response(live: RawServer) -> None:
     """The client leaves while the view runs: the request is logged, the server serves on."""
     before = snapshot(live)
     with live.connect() as sock:
-        sock.sendall(b"GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /slow?ms=1500 HTTP/1.1\r\nHost: x\r\n\r\n")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     started = time.monotonic()
     assert live.get("/healthz").status == 200  # not blocked behind the slow one
-    assert time.monotonic() - started < 0.25
+    assert time.monotonic() - started < 1.0  # well under the slow view's 1.5 s
     lines = wait_for(live, before.lines + 2)[before.lines:]
     assert sorted(line["path"] for line in lines) == ["/healthz", "/slow"]
     slow = next(line for line in lines if line["path"] == "/slow")
@@ -52,7 +52,8 @@ def test_slowloris_does_not_block(live: RawServer) -> None:
         for _ in range(5):
             started = time.monotonic()
             assert live.get("/healthz").status == 200
-            assert time.monotonic() - started < 0.5
+            # At once: blocked behind the silent requests, it would not be answered at all.
+            assert time.monotonic() - started < 2.0
         lines = wait_for(live, before.lines + 5)[before.lines:]
         assert len(lines) == 5
     finally:

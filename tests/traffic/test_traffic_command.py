@@ -93,7 +93,7 @@ class TestAgainstARealServer:
                         concurrency=2, on_result=summary.add)
         started = time.monotonic()
         runner.run()
-        assert 0.95 <= time.monotonic() - started < 2.0
+        assert 0.95 <= time.monotonic() - started < 3.0  # ends on its own, near 1 s
         assert summary.total == 40
         assert recorded(live_server)[("/", 200)] == summary.total
 
