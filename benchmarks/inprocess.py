@@ -60,7 +60,8 @@ class Cell:
 
 def paired_ratio(samples: list[float], base_samples: list[float]) -> float:
     """The median over repeats of each batch's time over the base's batch in the same repeat."""
-    return statistics.median(sample / base for sample, base in zip(samples, base_samples))
+    return statistics.median(sample / base
+                             for sample, base in zip(samples, base_samples, strict=True))
 
 
 def added_us(cells: dict[tuple[str, str], Cell], name: str, route: str,

@@ -207,8 +207,9 @@ def summarise(runs: dict[tuple[str, str], list[Run]], names: list[str]
               ) -> dict[str, dict[str, dict[str, float]]]:
     """Route -> variant -> medians over rounds (req/s, p50, p99), requests in all, and the
     ratio of req/s to bare's, paired by round as in-process: the median of each round's
-    ratio. The rounds' order rotates, so a stretch of the CPU's slower speed falls on one
-    variant in one round; it moves that round's ratio, not the others'."""
+    ratio, so a stretch of the CPU's slower speed moves the ratios of the rounds it fell
+    in, not the median (the rotating order keeps it from falling on one variant each
+    time)."""
     return {
         label: {name: _summary(runs[name, label], runs["bare", label]) for name in names}
         for label, _, _ in ROUTES

@@ -5,7 +5,7 @@ bare app and the exporter in one in-process run.
 
 The line is the same everywhere; only the ``write`` system call behind it differs, so the
 rows tell how much of hookwatch's added time is the kernel's work for that destination,
-and the last what hookwatch costs without any.
+and the last what hookwatch costs without the write call (and its lock and flush).
 """
 
 from __future__ import annotations
@@ -63,8 +63,9 @@ def _destinations(tmp: str) -> Iterator[tuple[dict[str, str], subprocess.Popen[s
 
 
 def run(calls: int, repeats: int) -> tuple[dict[str, Any], list[str]]:
-    """Time bare, exporter and hookwatch per log destination; check every request was
-    counted and (where the lines can be read back) logged."""
+    """Time bare, exporter and hookwatch per log destination and with no write; check every
+    request was counted and (where the lines can be read back) logged, and that the copy
+    with no write wrote no request line."""
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="hookwatch-sinks-") as tmp, \
             _destinations(tmp) as (paths, reader):
@@ -75,7 +76,8 @@ def run(calls: int, repeats: int) -> tuple[dict[str, Any], list[str]]:
             variants["exporter"] = apps.exporter(registries["exporter"])
             for label, path in paths.items():
                 variants[f"hookwatch, {label}"] = apps.hookwatch(path, registries[label])
-            variants[NOWHERE] = apps.hookwatch(os.devnull, registries[NOWHERE])
+            unwritten = os.path.join(tmp, "unwritten.log")  # must hold no request line
+            variants[NOWHERE] = apps.hookwatch(unwritten, registries[NOWHERE])
             ablate.PARTS[ablate.WRITE](variants[NOWHERE])
             cells, sent = inprocess.run(variants, calls, repeats)
         finally:
@@ -83,6 +85,8 @@ def run(calls: int, repeats: int) -> tuple[dict[str, Any], list[str]]:
         piped, _ = reader.communicate(timeout=30)  # closes our end: the reader sees the end
         problems += inprocess.miscounted("exporter", "exporter", registries["exporter"], sent)
         problems += inprocess.miscounted("hookwatch", NOWHERE, registries[NOWHERE], sent)
+        if inprocess.count_request_lines(unwritten):
+            problems.append(f"{NOWHERE}: its request lines were written")
         for label, path in paths.items():
             name = f"hookwatch, {label}"
             problems += inprocess.miscounted("hookwatch", name, registries[label], sent)
