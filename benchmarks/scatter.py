@@ -46,10 +46,12 @@ def walk(node: list[Any] | None) -> None:
 
 def _chains(lists: int, seed: int = 1) -> dict[str, list[Any]]:
     """The packed chain and the scattered one, by name, each of ``lists`` lists."""
-    # The pool is freed on return; the lists picked from it stay where they were made.
+    # The pool is freed on return; the lists picked from it stay where they were made. The
+    # packed chain is the pool's last lists: made when the free holes that a long-running
+    # process has everywhere were filled by the pool's start, so they are neighbours.
     pool = [[None] for _ in range(POOL_BYTES // LIST_BYTES)]
-    return {"packed": chain([[None] for _ in range(lists)]),
-            "scattered": chain(random.Random(seed).sample(pool, lists))}
+    return {"packed": chain(pool[-lists:]),
+            "scattered": chain(random.Random(seed).sample(pool[:-lists], lists))}
 
 
 def _walking(head: list[Any]) -> Flask:
