@@ -206,9 +206,8 @@ def main(argv: list[str] | None = None) -> int:
               f"rounds x {args.loopback_seconds:g} s, medians, ratio paired by round:")
         print(loopback_markdown(loop_table), "\n")
         sections += ["", f"**Loopback** (gunicorn, one gthread worker; wrk -t1 -c4; "
-                     f"{args.loopback_rounds} rounds × {args.loopback_seconds:g} s; medians; ratio to "
-                     "bare paired by round)", "",
-                     loopback_markdown(loop_table)]
+                     f"{args.loopback_rounds} rounds × {args.loopback_seconds:g} s; medians; "
+                     "ratio to bare paired by round)", "", loopback_markdown(loop_table)]
 
     if not args.no_scrape:
         from . import scrape
