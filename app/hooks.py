@@ -56,6 +56,10 @@ _current_state: ContextVar[RequestState | None] = current_request
 _CONTEXT_STATE = "hookwatch_state"
 
 
+# Milliseconds, to the microsecond.
+_SERVER_TIMING = "before;dur=%.3f, view;dur=%.3f, after;dur=%.3f, total;dur=%.3f"
+
+
 def _set_request_id(state: RequestState) -> None:
     """Put the request's id on ``g``."""
     # On the object behind the proxy: ``g.request_id = `` makes several calls to find it.
@@ -249,11 +253,10 @@ class RequestLifecycle:
         headers.add("X-Request-ID", state.request_id)
         before, view, after = state.phase_seconds = state.phases(now)
         if self.server_timing:
-            headers.add(
-                "Server-Timing",
-                f"before;dur={before * 1000:.3f}, view;dur={view * 1000:.3f}, "
-                f"after;dur={after * 1000:.3f}, total;dur={(now - state.started) * 1000:.3f}",
-            )
+            # printf-style: 1.9 us against 2.6 for an f-string's four format specs, in a
+            # loop on the eighth round's VM (docs/performance.md).
+            headers.add("Server-Timing", _SERVER_TIMING % (
+                before * 1000, view * 1000, after * 1000, (now - state.started) * 1000))
         state.after_done = now
         if self.metrics.batch_waiting():
             # Observed when the server closes this response, after its body went out: out

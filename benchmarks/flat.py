@@ -25,7 +25,7 @@ from flask import Response, g
 from flask.globals import request_ctx
 from prometheus_client import CollectorRegistry
 
-from app.hooks import _CONTEXT_STATE, _body_size, _current_state, RequestState
+from app.hooks import _CONTEXT_STATE, _SERVER_TIMING, _body_size, _current_state, RequestState
 from app.logs import REQUEST_ENVIRON_KEY, _ascii_json, _timestamps
 from app.metrics import method_label
 from app.request_id import new_request_id
@@ -67,9 +67,8 @@ def flatten(app: Any) -> Any:
         headers.add("X-Request-ID", state.request_id)
         started, before, view = state.started, state.before_done, state.view_done
         state.phase_seconds = (before - started, view - before, now - view)
-        headers.add("Server-Timing", f"before;dur={(before - started) * 1000:.3f}, "
-                    f"view;dur={(view - before) * 1000:.3f}, after;dur={(now - view) * 1000:.3f}, "
-                    f"total;dur={(now - started) * 1000:.3f}")
+        headers.add("Server-Timing", _SERVER_TIMING % ((before - started) * 1000,
+                    (view - before) * 1000, (now - view) * 1000, (now - started) * 1000))
         return response
 
     def teardown_request(_error: BaseException | None, _teardown_failed: bool) -> None:
