@@ -8,8 +8,8 @@ import statistics
 import pytest
 from prometheus_client import CollectorRegistry
 
-from app.hooks import RequestLifecycle
-from app.logs import current_request
+from app.hookwatch.hooks import RequestLifecycle
+from app.hookwatch.logs import current_request
 from benchmarks import (ablate, apps, compare, flat, inprocess, loopback, parts, profile,
                         scatter, scrape, sinks)
 from benchmarks.__main__ import run_inprocess
@@ -337,7 +337,7 @@ Transfer/sec:      1.01MB
 class TestScrape:
     def test_single_process_render(self) -> None:
         """The realistic series set renders in both formats."""
-        from app.metrics import Metrics
+        from app.hookwatch.metrics import Metrics
 
         metrics = Metrics(CollectorRegistry(), "smoke")
         scrape.fill(metrics)
