@@ -58,7 +58,8 @@ OPTIONS = (
            help="the running app (default: http://127.0.0.1:5000)"),
     Option("-n", "--count", type=_positive(int), default=None,
            help="stop after this many requests"),
-    Option("-d", "--duration", type=_positive(float), default=None,
+    # -t (time), not -d: in `manage.py runserver` -d turns the debugger on.
+    Option("-t", "--duration", type=_positive(float), default=None,
            help=f"stop after this many seconds (default: {DEFAULT_DURATION:g} when no --count)"),
     Option("-r", "--rate", type=_rate, default=10.0,
            help="requests per second over all threads; 0 for no limit (default: 10)"),

@@ -109,6 +109,16 @@ class TestAgainstARealServer:
         assert summary.total == 40
         assert recorded(live_server)[("/", 200)] == summary.total
 
+    def test_t_is_the_short_duration_option(self, live_server, traffic):
+        """-t bounds the run in seconds; -d, runserver's debugger flag, is no traffic option."""
+        done = traffic("--base-url", live_server.url, "-t", "0.5", "--rate", "20", "--json",
+                       "--quiet")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["requests"] == 10  # due at 0, 0.05, ..., 0.45 s
+        refused = traffic("--base-url", live_server.url, "-d", "0.5", "--quiet")
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert sum(recorded(live_server).values()) == 10  # the refused run sent nothing
+
     @pytest.mark.parametrize("sigint", ["default_int_handler", "SIG_IGN"])
     def test_ctrl_c_stops_cleanly_with_a_summary(self, live_server, logs, sigint):
         """SIGINT ends a long run within a moment; the summary is still printed, exit 0.
