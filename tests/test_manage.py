@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from app.devserver import DevServer
 from manage import build_manager
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,16 @@ class TestRunserverOptions:
                        "-D, --no-debug", "-r, --reload", "-R, --no-reload",
                        "--ssl-crt SSL_CRT", "--ssl-key SSL_KEY", "-?, --help"):
             assert option in help_text
+
+    def test_every_option_says_what_it_does(self, capsys) -> None:
+        """No runserver option is listed without a help text; defaults are filled in."""
+        parser = DevServer().create_parser("runserver")
+        assert [action.option_strings for action in parser._actions if not action.help] == []
+        with pytest.raises(SystemExit):
+            run_command("runserver", "-?")
+        help_text = " ".join(capsys.readouterr().out.split())
+        assert "-p PORT, --port PORT the port to listen on, 0 to pick a free one (default: 5000)" \
+            in help_text
 
     @pytest.fixture
     def runs(self, monkeypatch) -> list[dict[str, Any]]:
