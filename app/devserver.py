@@ -70,6 +70,12 @@ class DevServer(Server):
     def __call__(self, app: Flask, host: str, port: int, use_debugger: bool | None,
                  use_reloader: bool | None, threaded: bool, processes: int,
                  passthrough_errors: bool, ssl_crt: str | None, ssl_key: str | None) -> None:
+        # Refused here, not left to the server: getaddrinfo takes port 99999 modulo 65536
+        # (a server on 34463), and Werkzeug runs one process for any --processes below 2.
+        if not 0 <= port <= 65535:
+            raise InvalidCommand(f"--port must be 0 to 65535 (0 picks a free port), got {port}")
+        if processes < 1:
+            raise InvalidCommand(f"--processes must be 1 or more, got {processes}")
         if use_debugger and app.config.get("NAME") == "production":
             raise InvalidCommand("the production configuration refuses the Werkzeug debugger (-d)")
         if use_debugger and not is_loopback(host):

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask_script_ng.commands import InvalidCommand
 
 from app.devserver import DevServer
 from manage import build_manager
@@ -73,6 +74,28 @@ class TestRunserverOptions:
         assert call["use_debugger"] is True and call["use_reloader"] is False
         assert call["ssl_context"] == ("c.pem", "k.pem")
 
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [(["-p", "99999"], "--port must be 0 to 65535 (0 picks a free port), got 99999"),
+         (["-p", "65536"], "got 65536"),
+         (["-p", "-1"], "got -1"),
+         (["--processes", "0"], "--processes must be 1 or more, got 0"),
+         (["--processes", "-2"], "got -2")],
+    )
+    def test_out_of_range_values_are_refused(self, runs, args: list[str], message: str) -> None:
+        """A port outside 0-65535 or fewer than one process is refused before serving."""
+        with pytest.raises(InvalidCommand) as refusal:
+            run_command("-c", "testing", "runserver", *args)
+        assert message in str(refusal.value)
+        assert runs == []
+
+    def test_edge_values_are_served(self, runs) -> None:
+        """Port 0 (a free one), port 65535 and one process are valid."""
+        for args in (["-p", "0"], ["-p", "65535"], ["--processes", "1"]):
+            run_command("-c", "testing", "runserver", *args)
+        served = [(call["port"], call["processes"]) for call in runs]
+        assert served == [(0, 1), (65535, 1), (5000, 1)]
+
     def test_debugger_on_public_host_warns(self, runs, capsys) -> None:
         """-d with a non-loopback host prints that the debugger allows code execution."""
         run_command("-c", "testing", "runserver", "-d", "-R", "-h", "0.0.0.0")
@@ -83,8 +106,6 @@ class TestRunserverOptions:
     def test_production_refuses_the_debugger(self, runs, monkeypatch, capsys) -> None:
         """The production configuration will not run with -d."""
         monkeypatch.setenv("SECRET_KEY", "k")
-        from flask_script_ng.commands import InvalidCommand
-
         with pytest.raises(InvalidCommand, match="refuses the Werkzeug debugger"):
             run_command("-c", "production", "runserver", "-d")
         assert runs == []
@@ -166,10 +187,13 @@ class TestRefusals:
     @pytest.mark.parametrize(
         ("args", "message"),
         [(["-c", "production", "routes"], "needs SECRET_KEY"),
-         (["-c", "nonsense", "routes"], "unknown configuration 'nonsense'")],
+         (["-c", "nonsense", "routes"], "unknown configuration 'nonsense'"),
+         (["-c", "testing", "runserver", "-p", "99999"], "--port must be 0 to 65535"),
+         (["-c", "testing", "runserver", "--processes", "0"], "--processes must be 1 or more")],
     )
     def test_refused_settings_are_one_line(self, args: list[str], message: str) -> None:
-        """A configuration the app refuses ends the command with one line and status 2."""
+        """A configuration or option value the app refuses ends the command with one line and
+        status 2."""
         env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
         result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
                                 capture_output=True, text=True, timeout=60, check=False)
