@@ -57,6 +57,9 @@ class QuietRequestHandler(WSGIRequestHandler):
 class DevServer(Server):
     """Runs the Flask development server (``app.run``); defaults to 127.0.0.1:5000."""
 
+    # -h is the host here, as in classic Flask-Script: help is only -? and --help.
+    help_args = ("-?", "--help")
+
     def __init__(self, **options: Any) -> None:
         options.setdefault("request_handler", QuietRequestHandler)
         super().__init__(**options)

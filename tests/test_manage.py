@@ -26,6 +26,49 @@ def run_command(*args: str) -> None:
     build_manager().handle("manage.py", list(args))
 
 
+class TestCommandLine:
+    @pytest.mark.parametrize("args", [["-h"], ["-?"], ["--help"], ["-c", "testing", "-h"]])
+    def test_help_lists_the_commands(self, capsys, args: list[str]) -> None:
+        """-h (like -? and --help) prints a usage line built from the options and the commands."""
+        with pytest.raises(SystemExit) as exit_info:
+            run_command(*args)
+        assert exit_info.value.code == 0
+        out = capsys.readouterr().out
+        assert out.startswith("usage: manage.py [-c CONFIG_NAME] [-?] {runserver,shell,routes,")
+        assert "Run and inspect the hookwatch app." in out and "-?, -h, --help" in out
+
+    @pytest.mark.parametrize("args", [[], ["-c", "testing"]])
+    def test_no_command_lists_the_commands(self, capsys, args: list[str]) -> None:
+        """Without a command: the same help, not "too few arguments"; exit 2, nothing ran."""
+        with pytest.raises(SystemExit) as exit_info:
+            run_command(*args)
+        assert exit_info.value.code == 2
+        captured = capsys.readouterr()
+        assert captured.out.startswith("usage: manage.py ") and "traffic" in captured.out
+        assert captured.err == ""
+
+    def test_unknown_arguments_are_named(self, capsys) -> None:
+        """An argument no command takes is named (Flask-Script-NG said "too many arguments")."""
+        with pytest.raises(SystemExit) as exit_info:
+            run_command("traffic", "-d", "5")
+        assert exit_info.value.code == 2
+        assert "manage.py: error: unrecognized arguments: -d 5" in capsys.readouterr().err
+
+    def test_h_is_help_for_the_other_commands(self, capsys) -> None:
+        """traffic -h is its help; runserver -h stays the host (test_options_reach_the_server)."""
+        with pytest.raises(SystemExit) as exit_info:
+            run_command("traffic", "-h")
+        assert exit_info.value.code == 0
+        assert capsys.readouterr().out.startswith("usage: manage.py traffic [-?]")
+
+    def test_help_as_a_real_process(self) -> None:
+        """python manage.py -h: the help on stdout, exit 0."""
+        result = subprocess.run([sys.executable, "manage.py", "-h"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("usage: manage.py ") and result.stderr == ""
+
+
 class TestRunserverOptions:
     def test_help_lists_the_classic_options(self, capsys) -> None:
         """runserver -? shows every classic Flask-Script option."""
