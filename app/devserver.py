@@ -2,7 +2,10 @@
 
 - Werkzeug's access line is dropped: our ``request_finished`` line already says it all.
 - The Werkzeug debugger runs code for whoever reaches it, so enabling it on a host that is
-  not loopback prints a loud warning, and production refuses it.
+  not loopback prints a loud warning, and production refuses it. ``-d`` turns the reloader
+  on too (Flask-Script's default; ``-R`` keeps it off).
+- The server's URL is one plain line, and the debugger's page carries the request's id
+  (:mod:`app.devconsole`).
 - ``--processes N`` (N > 1) runs :class:`SlotForkingWSGIServer`: the app warms up once in
   the serving process, which then forks a child per request, at most N at a time; metrics
   go to a bounded multiprocess directory (see :mod:`app.hookwatch.multiproc`), which ``manage.py``
@@ -12,6 +15,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import signal
 import sys
@@ -21,9 +25,10 @@ from flask import Flask
 from flask_script_ng import Option, Server
 from flask_script_ng.commands import InvalidCommand
 from prometheus_client import values
-from werkzeug.serving import ForkingWSGIServer, WSGIRequestHandler
+from werkzeug.serving import ForkingWSGIServer, WSGIRequestHandler, run_simple
 
 from .access import is_loopback
+from .devconsole import DebuggerWithRequestIds, ServerBanner
 from .hookwatch import get_logger, multiproc
 
 __all__ = ["DevServer", "QuietRequestHandler", "SlotForkingWSGIServer"]
@@ -95,8 +100,12 @@ class DevServer(Server):
             serve_forking(app, host, port, processes, self.server_options["request_handler"],
                           passthrough_errors, ssl_context)
             return
-        super().__call__(app, host, port, use_debugger, use_reloader, threaded, processes,
-                         passthrough_errors, ssl_crt, ssl_key)
+        if use_debugger is None:  # Flask-Script's defaults: the app's debug flag, else on
+            use_debugger = True if app.debug is None else app.debug
+        serve(app, host, port, use_debugger,
+              use_debugger if use_reloader is None else use_reloader, threaded,
+              passthrough_errors, (ssl_crt, ssl_key) if ssl_crt and ssl_key else None,
+              self.server_options["request_handler"])
 
 
 class SlotForkingWSGIServer(ForkingWSGIServer):
@@ -154,6 +163,24 @@ class SlotForkingWSGIServer(ForkingWSGIServer):
             slot = self.setup.slots.release(pid)
             if slot is not None:
                 self.setup.forget_live_gauges(slot)
+
+
+def serve(app: Flask, host: str, port: int, use_debugger: bool, use_reloader: bool,
+          threaded: bool, passthrough_errors: bool, ssl_context: Any, handler: Any) -> None:
+    """What ``app.run`` does, with the debugger tied to each request (``-d``) and the
+    server's URL on one plain line (:mod:`app.devconsole`); no plain-text banner on stdout,
+    so JSON logs stay JSON only."""
+    app.debug = use_debugger  # exceptions then reach the debugger
+    banner = ServerBanner(echo=bool(app.config.get("LOG_FILE")))
+    werkzeug_log = logging.getLogger("werkzeug")
+    werkzeug_log.addFilter(banner)
+    try:
+        run_simple(host, port, DebuggerWithRequestIds(app) if use_debugger else app,
+                   use_reloader=use_reloader, threaded=threaded,
+                   passthrough_errors=passthrough_errors, ssl_context=ssl_context,
+                   request_handler=handler)
+    finally:
+        werkzeug_log.removeFilter(banner)
 
 
 def serve_forking(app: Flask, host: str, port: int, processes: int, handler: Any,

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask_script_ng.commands import InvalidCommand
 
+from app import devserver
+from app.devconsole import DebuggerWithRequestIds
 from app.devserver import DevServer
 from manage import build_manager
 
@@ -94,9 +97,15 @@ class TestRunserverOptions:
 
     @pytest.fixture
     def runs(self, monkeypatch) -> list[dict[str, Any]]:
-        """Record Flask.run calls instead of serving."""
+        """Record the dev server's run_simple calls instead of serving; ``use_debugger`` says
+        whether the app was served behind the debugger."""
         calls: list[dict[str, Any]] = []
-        monkeypatch.setattr(Flask, "run", lambda app, **kwargs: calls.append(kwargs))
+
+        def run_simple(host: str, port: int, application: Any, **kwargs: Any) -> None:
+            debugged = isinstance(application, DebuggerWithRequestIds)
+            calls.append({"host": host, "port": port, "use_debugger": debugged, **kwargs})
+
+        monkeypatch.setattr(devserver, "run_simple", run_simple)
         return calls
 
     def test_defaults(self, runs) -> None:
@@ -108,7 +117,7 @@ class TestRunserverOptions:
         assert call["request_handler"].__name__ == "QuietRequestHandler"
 
     def test_options_reach_the_server(self, runs) -> None:
-        """Each classic option is passed on to app.run."""
+        """Each classic option is passed on to the server."""
         run_command("-c", "testing", "runserver", "-h", "127.0.0.2", "-p", "8123", "--threaded",
                     "--passthrough-errors", "-d", "-R", "--ssl-crt", "c.pem", "--ssl-key", "k.pem")
         [call] = runs
@@ -136,8 +145,7 @@ class TestRunserverOptions:
         """Port 0 (a free one), port 65535 and one process are valid."""
         for args in (["-p", "0"], ["-p", "65535"], ["--processes", "1"]):
             run_command("-c", "testing", "runserver", *args)
-        served = [(call["port"], call["processes"]) for call in runs]
-        assert served == [(0, 1), (65535, 1), (5000, 1)]
+        assert [call["port"] for call in runs] == [0, 65535, 5000]
 
     def test_debugger_on_public_host_warns(self, runs, capsys) -> None:
         """-d with a non-loopback host prints that the debugger allows code execution."""
@@ -223,7 +231,71 @@ class TestRealServer:
         assert [line["request_id"] for line in finished] == [request_id]
         assert finished[0]["route"] == "/user/<name>" and finished[0]["client_ip"] == "127.0.0.1"
         assert "GET /user/ada HTTP/1.1" not in output  # werkzeug's access line is dropped
-        assert any("Running on" in line["event"] for line in lines)
+        assert any(line["event"] == f"Serving on http://127.0.0.1:{port} (development server;"
+                   " Ctrl-C to quit)" for line in lines)
+
+
+def run_dev_server(args: list[str], env: dict[str, str], path: str
+                   ) -> tuple[int, dict[str, str], str, str]:
+    """Start ``manage.py runserver`` with ``args`` on a free port, GET ``path`` once it answers,
+    stop the server (and a reloader's child) and return status, headers, stdout and stderr."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", "-p", str(port), *args], cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as reply:
+                    status, headers = reply.status, dict(reply.headers)
+            except urllib.error.HTTPError as error:
+                status, headers = error.code, dict(error.headers)
+            except OSError:
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+                continue
+            break
+        time.sleep(0.3)  # the request's lines are written after its response
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        output, errors = server.communicate(timeout=20)
+    return status, headers, output.replace(str(port), "PORT"), errors.replace(str(port), "PORT")
+
+
+class TestDevServerConsole:
+    def test_debugger_page_carries_the_request_id_and_one_traceback(self) -> None:
+        """`make run`'s `runserver -d`: the debugger's 500 page has X-Request-ID and
+        Server-Timing, and the terminal shows the traceback once (request_failed's)."""
+        status, headers, output, errors = run_dev_server(["-d"], {}, "/boom")
+        assert status == 500
+        assert len(headers["X-Request-ID"]) == 32 and "total;dur=" in headers["Server-Timing"]
+        assert headers["X-Request-ID"] in output
+        assert (output + errors).count("Traceback (most recent call last)") == 1
+
+    def test_console_shows_the_url_on_one_plain_line(self) -> None:
+        """Console logs: `Serving on <url>` on a line of its own, no escaped newline, no
+        colour codes."""
+        _, _, output, _ = run_dev_server([], {}, "/")
+        [line] = [line for line in output.splitlines() if "Serving on" in line]
+        assert "Serving on http://127.0.0.1:PORT (development server; Ctrl-C to quit)" in line
+        assert "\\n" not in output and "\x1b" not in output
+
+    def test_json_logs_put_only_json_on_stdout(self) -> None:
+        """LOG_FORMAT=json: every stdout line parses, the URL among them."""
+        _, _, output, _ = run_dev_server([], {"LOG_FORMAT": "json"}, "/")
+        events = [json.loads(line)["event"] for line in output.splitlines()]
+        assert "Serving on http://127.0.0.1:PORT (development server; Ctrl-C to quit)" in events
+        assert "request_finished" in events
+
+    def test_with_a_log_file_the_terminal_still_shows_the_url(self, tmp_path: Path) -> None:
+        """LOG_FILE set: the URL on stderr, the log lines in the file, stdout empty."""
+        log = tmp_path / "app.log"
+        _, _, output, errors = run_dev_server([], {"LOG_FILE": str(log)}, "/")
+        assert "hookwatch: Serving on http://127.0.0.1:PORT" in errors
+        assert output == "" and "request_finished" in log.read_text()
 
 
 class TestRefusals:

@@ -71,9 +71,10 @@ class RequestState:
         self.view_started: float | None = None
         self.view_done: float | None = None
         self.after_done: float | None = None
+        self.finished: float | None = None  # when it was recorded
         self.status: int | None = None
         self.response_bytes: int | None = None
-        self.error: BaseException | None = None  # what Flask's error handling saw
+        self.error: BaseException | None = None  # the exception it failed with, if any
         self.active: Any = None  # the in-flight gauge child, once raised
         self.counted = True
         self.recorded = False
@@ -84,6 +85,12 @@ class RequestState:
         view_started = self.view_started if self.view_started is not None else now
         view_done = self.view_done if self.view_done is not None else view_started
         return view_started - self.started, view_done - view_started, now - view_done
+
+    def server_timing(self, now: float) -> str:
+        """The ``Server-Timing`` header's value: each phase and the total, up to ``now``."""
+        before, view, after = self.phases(now)
+        return SERVER_TIMING % (before * 1000, view * 1000, after * 1000,
+                                (now - self.started) * 1000)
 
 
 class RequestLifecycle:
@@ -201,9 +208,7 @@ class RequestLifecycle:
                 headers = response.headers
                 headers.setdefault("X-Request-ID", state.request_id)
                 if self.server_timing:
-                    before, view, after = state.phases(now)
-                    headers.add("Server-Timing", SERVER_TIMING % (
-                        before * 1000, view * 1000, after * 1000, (now - state.started) * 1000))
+                    headers.add("Server-Timing", state.server_timing(now))
                 state.after_done = now
         except Exception as error:  # noqa: BLE001
             self.report_failure("after_request", error)
@@ -238,7 +243,9 @@ class RequestLifecycle:
         if state.recorded:
             return
         state.recorded = True
-        now = time.perf_counter()
+        now = state.finished = time.perf_counter()
+        if error is not None:
+            state.error = error
         if state.status is None or server_error:
             state.status = 500
         done = state.after_done if state.after_done is not None else now
