@@ -72,7 +72,8 @@ def require_token() -> None:
 def page() -> ResponseReturnValue:
     """The page; ``?refresh=MS`` changes how often it polls (250 ms to 60 s)."""
     refresh = request.args.get("refresh", type=int) or DEFAULT_REFRESH_MS
-    return render_template("dashboard/index.html", refresh_ms=min(max(refresh, 250), 60000))
+    return render_template("dashboard/index.html", refresh_ms=min(max(refresh, 250), 60000),
+                           history_s=current_app.extensions["dashboard_history"].span)
 
 
 @dashboard.route("/data.json")

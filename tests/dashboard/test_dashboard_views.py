@@ -35,10 +35,12 @@ class TestPage:
         assert response.status_code == 200
         html = response.get_data(as_text=True)
         assert "/dashboard/static/dashboard.js" in html
+        assert html.index("/static/rates.js") < html.index("/static/dashboard.js")  # it uses it
         assert "/dashboard/static/dashboard.css" in html
         assert "http://" not in html and "https://" not in html
-        with client.get("/dashboard/static/dashboard.js") as script:
-            assert script.status_code == 200
+        for name in ("rates.js", "dashboard.js"):
+            with client.get(f"/dashboard/static/{name}") as script:
+                assert script.status_code == 200
 
     def test_refresh_is_clamped(self, client):
         """``?refresh=`` sets the poll interval, kept between 250 ms and 60 s."""
@@ -156,6 +158,9 @@ class TestHistory:
         assert sampler.samples == ()
         app.test_client().get("/")
         wait_for(lambda: sampler.samples, timeout=5, what="the first sample")
+
+    def test_page_says_how_far_back(self, client):
+        assert "req/s, the last 5 min" in client.get("/dashboard").get_data(as_text=True)
 
 
 class TestGuard:
