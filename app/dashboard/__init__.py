@@ -1,8 +1,9 @@
 """The built-in live dashboard: ``/dashboard`` (the page) and ``/dashboard/data.json``.
 
 For watching the hooks without Docker, Prometheus or Grafana. The JSON is computed from the
-app's own metrics registry (the aggregated view of every worker in multiprocess mode) and
-the lifecycle's ring of recent requests (per process). The page polls it and draws its
+app's own metrics registry (the aggregated view of every worker in multiprocess mode), a
+history of its totals over the last minutes (:mod:`.history`, sampled from that same view)
+and the lifecycle's ring of recent requests (per process). The page polls it and draws its
 charts with the hand-written script in ``static/``; no remote asset is loaded.
 
 Its endpoints are not counted in the HTTP metrics (it adds them to the lifecycle's
@@ -24,6 +25,7 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
 from ..hookwatch.endpoints import token_presented
+from .history import Sampler
 from .snapshot import snapshot
 
 __all__ = ["ENDPOINTS", "dashboard"]
@@ -41,11 +43,17 @@ dashboard = Blueprint(
 def attach(state: BlueprintSetupState) -> None:
     """Tell the lifecycle about the dashboard: keep a ring of the last requests; do not count
     the dashboard's own requests (watching must not move the needle); answer them while a
-    warm-up fails, so the page can show it."""
-    lifecycle = state.app.extensions["hookwatch"]
-    lifecycle.recent = deque(maxlen=int(state.app.config["DASHBOARD_RECENT_REQUESTS"]))
+    warm-up fails, so the page can show it. Keep a history of the totals, sampled from the
+    warm-up on (once a process serves), except under ``TESTING``, where tests tick it."""
+    app = state.app
+    lifecycle = app.extensions["hookwatch"]
+    lifecycle.recent = deque(maxlen=int(app.config["DASHBOARD_RECENT_REQUESTS"]))
     lifecycle.uncounted_endpoints.update(ENDPOINTS)
     lifecycle.warmup_exempt_endpoints.update(ENDPOINTS)
+    sampler = app.extensions["dashboard_history"] = Sampler(lifecycle.metrics.collect,
+                                                            lifecycle.report_failure)
+    if not app.testing:
+        lifecycle.warmup.register(sampler.start)
 
 
 @dashboard.before_request
@@ -64,15 +72,18 @@ def require_token() -> None:
 def page() -> ResponseReturnValue:
     """The page; ``?refresh=MS`` changes how often it polls (250 ms to 60 s)."""
     refresh = request.args.get("refresh", type=int) or DEFAULT_REFRESH_MS
-    return render_template("dashboard/index.html", refresh_ms=min(max(refresh, 250), 60000))
+    return render_template("dashboard/index.html", refresh_ms=min(max(refresh, 250), 60000),
+                           history_s=current_app.extensions["dashboard_history"].span)
 
 
 @dashboard.route("/data.json")
 def data() -> ResponseReturnValue:
-    """The numbers the page draws, computed now."""
+    """The numbers the page draws, computed now, and the history before them."""
     lifecycle = current_app.extensions["hookwatch"]
     metrics = lifecycle.metrics
+    # Read before the totals, so that no sample is newer than they are.
+    history = current_app.extensions["dashboard_history"].history()
     body = snapshot(metrics.collect(), tuple(lifecycle.recent), time.time(),
-                    pid=os.getpid(), multiprocess=metrics.multiprocess)
+                    pid=os.getpid(), multiprocess=metrics.multiprocess, history=history)
     return body, 200, {"Cache-Control": "no-store"}
 

@@ -3,19 +3,20 @@
 Pure: give it what ``registry.collect()`` (or ``MultiProcessCollector.collect()``) returns
 and the ring's tuples; nothing here needs Flask. Latency percentiles are estimated from the
 histogram buckets the way PromQL's ``histogram_quantile`` does, so they agree with Grafana.
+:func:`sample` takes just the totals the time charts need, for the history (:mod:`.history`).
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Any, Iterable
+from typing import Any, Iterable, TypedDict
 
 from prometheus_client.metrics_core import Metric
 
 from ..hookwatch.metrics import PHASES
 
-__all__ = ["RecentRequest", "histogram_quantile", "snapshot"]
+__all__ = ["RecentRequest", "Sample", "histogram_quantile", "sample", "snapshot"]
 
 QUANTILES = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
 DURATION = "http_server_request_duration_seconds"
@@ -23,6 +24,17 @@ PHASE = "hookwatch_request_phase_duration_seconds"
 
 # What the lifecycle appends to its ring for every counted request, in teardown.
 RecentRequest = tuple[float, str, str, str, int, float]  # time, id, method, route, status, s
+
+
+class Sample(TypedDict):
+    """The totals since start that the time charts need, at one time: the page plots their
+    differences between samples as rates. JSON as it is."""
+
+    time: float
+    requests: int
+    errors_5xx: int
+    in_flight: int
+    routes: dict[str, int]  # requests by http_route
 
 
 def histogram_quantile(q: float, buckets: dict[float, float]) -> float | None:
@@ -84,6 +96,13 @@ class _Tally:
             self.buckets[route][float(labels["le"])] += value
 
 
+def _tally(families: Iterable[Metric]) -> _Tally:
+    tally = _Tally()
+    for family in families:
+        tally.add(family)
+    return tally
+
+
 def _routes(tally: _Tally) -> list[dict[str, Any]]:
     by_route: dict[str, dict[str, int]] = defaultdict(dict)
     for (route, status), value in tally.count.items():
@@ -129,9 +148,7 @@ def _recent(ring: Iterable[RecentRequest]) -> list[dict[str, Any]]:
 def snapshot(families: Iterable[Metric], ring: Iterable[RecentRequest], now: float,
              **facts: Any) -> dict[str, Any]:
     """The dashboard's JSON: totals, per-route table, phases, warm-up and recent requests."""
-    tally = _Tally()
-    for family in families:
-        tally.add(family)
+    tally = _tally(families)
     by_status: dict[str, int] = defaultdict(int)
     for (_, status), value in tally.count.items():
         by_status[status] += int(value)
@@ -158,3 +175,17 @@ def snapshot(families: Iterable[Metric], ring: Iterable[RecentRequest], now: flo
                    "duration_ms": _ms(warmup_seconds) if warmup_seconds else None},
         "recent": _recent(ring),
     }
+
+
+def sample(families: Iterable[Metric], now: float) -> Sample:
+    """The totals the time charts need, taken ``now``: one entry of the history."""
+    tally = _tally(families)
+    routes: dict[str, int] = defaultdict(int)
+    errors = 0
+    for (route, status), value in tally.count.items():
+        routes[route] += int(value)
+        if status.startswith("5"):
+            errors += int(value)
+    return {"time": now, "requests": sum(routes.values()), "errors_5xx": errors,
+            "in_flight": int(tally.scalars["http_server_active_requests"]),
+            "routes": dict(routes)}

@@ -53,3 +53,12 @@ def browser() -> Iterator[Any]:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def page(browser) -> Any:
+    """The session's browser on a blank page, its console log drained: a page an earlier test
+    left open would go on polling that test's stopped server."""
+    browser.get("about:blank")
+    browser.get_log("browser")
+    return browser

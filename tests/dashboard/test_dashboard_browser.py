@@ -1,4 +1,4 @@
-"""The dashboard in real headless Chromium, after real traffic from ``manage.py traffic``."""
+"""The dashboard in real headless Chromium, opened after real traffic from ``manage.py traffic``."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from app.dashboard.history import INTERVAL_S
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_SCREENSHOT = ROOT / "docs" / "dashboard.png"
+TRAFFIC_S = 20
 
 
 def metrics_counts(live_server) -> Counter:
@@ -66,12 +70,26 @@ def drawn(browser) -> dict[str, list]:
     """)
 
 
-def test_dashboard_after_traffic(browser, live_server, artifacts):
-    """During and after a traffic run the page shows the numbers /metrics holds, draws
-    every chart, and a screenshot is kept as an artifact."""
-    browser.set_window_size(1366, 900)
-    browser.get(f"{live_server.url}/dashboard?refresh=500")
-    wait_for(lambda: browser.find_element("id", "dashboard").get_attribute("data-polls"),
+def lines(browser, chart: str) -> dict[str, dict]:
+    """The lines of a time chart by name, with the polls done when they were read: segments,
+    the times of their first and last points, and the heights drawn (SVG y, 0 at the top)."""
+    found, polls = browser.execute_script("""
+        return [[...document.querySelectorAll(`#${arguments[0]} path.series`)].map(el => [
+            el.dataset.name, (el.getAttribute('d').match(/L/g) || []).length,
+            Number(el.dataset.from), Number(el.dataset.to),
+            [...el.getAttribute('d').matchAll(/[ML][\\d.]+,([\\d.]+)/g)].map(m => Number(m[1]))]),
+            document.getElementById('dashboard').dataset.polls];
+    """, chart)
+    return {name: {"segments": segments, "from": first, "to": last, "ys": ys, "polls": polls}
+            for name, segments, first, last, ys in found}
+
+
+def test_dashboard_during_traffic(page, live_server):
+    """Opened before a fast traffic run and polling every 500 ms, the page follows it: at
+    the end it shows the numbers /metrics holds and draws every chart."""
+    page.set_window_size(1366, 900)
+    page.get(f"{live_server.url}/dashboard?refresh=500")
+    wait_for(lambda: page.find_element("id", "dashboard").get_attribute("data-polls"),
              message="the first poll")
 
     done = subprocess.run(
@@ -87,35 +105,110 @@ def test_dashboard_after_traffic(browser, live_server, artifacts):
     assert total == summary["requests"] > 100
 
     # The page catches up with the last requests within a poll or two.
-    wait_for(lambda: tile(browser, "requests") == str(total), message=f"{total} requests shown")
-    assert page_routes(browser) == expected
+    wait_for(lambda: tile(page, "requests") == str(total), message=f"{total} requests shown")
+    assert page_routes(page) == expected
     errors = sum(n for (_, klass), n in expected.items() if klass == "5xx")
     assert errors > 0
-    assert float(tile(browser, "errors")) == pytest.approx(errors / total)
-    assert float(tile(browser, "rate")) > 0
-    assert float(tile(browser, "p95")) > 0
-    assert tile(browser, "inflight") == "0"
-    assert tile(browser, "ready") == "1"
+    assert float(tile(page, "errors")) == pytest.approx(errors / total)
+    assert float(tile(page, "rate")) > 0
+    assert float(tile(page, "p95")) > 0
+    assert tile(page, "inflight") == "0"
+    assert tile(page, "ready") == "1"
 
     # Charts are drawn: lines for rates, bars for statuses, latency and phases.
-    charts = drawn(browser)
+    charts = drawn(page)
     assert charts["chart-rate"] and all(segments >= 3 for segments in charts["chart-rate"])
     assert len(charts["chart-status"]) == 4
     assert len(charts["chart-latency"]) == 3 * min(10, charts["routes"])
     assert len(charts["chart-phases"]) == 4
     assert len(charts["chart-errors"]) == 2
     assert charts["recent"] > 0
-    assert "error" not in browser.find_element("id", "status").get_attribute("class")
+    assert "error" not in page.find_element("id", "status").get_attribute("class")
 
     # Watching was not counted: the page polled many times, the totals did not move.
     assert sum(metrics_counts(live_server).values()) == total
-    severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    severe = [entry for entry in page.get_log("browser") if entry["level"] == "SEVERE"]
     assert severe == []
 
-    height = browser.execute_script("return document.documentElement.scrollHeight")
-    browser.set_window_size(1366, height)
+
+def traffic_command(url: str) -> list[str]:
+    """``manage.py traffic`` at its default rate and connections, for TRAFFIC_S seconds; to
+    update docs/dashboard.png, exactly the default run the docs show (60 s)."""
+    docs = os.environ.get("HOOKWATCH_UPDATE_DOCS_SCREENSHOT")
+    duration = [] if docs else ["--duration", str(TRAFFIC_S)]
+    return [sys.executable, "manage.py", "traffic", "--base-url", url, *duration,
+            "--seed", "7", "--json", "--quiet"]
+
+
+def test_dashboard_opened_after_traffic(page, live_server, logs, artifacts):
+    """Opened after a traffic run, at its default refresh, the page's first poll already
+    draws the run: rate and error lines from the app's history cover it, the tiles and
+    routes table show what /metrics holds; later polls extend the lines. A screenshot is
+    kept as an artifact."""
+    done = subprocess.run(traffic_command(live_server.url), cwd=ROOT, capture_output=True,
+                          text=True, timeout=90)
+    ended = time.time()
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    expected = metrics_counts(live_server)
+    total = sum(expected.values())
+    assert total == summary["requests"] > 100
+
+    page.set_window_size(1366, 900)
+    page.get(f"{live_server.url}/dashboard")
+    rate = wait_for(lambda: lines(page, "chart-rate"), message="the first poll's rate chart")
+    errors = lines(page, "chart-errors")
+
+    # The first poll (one, so none of this is the page's own) covers the run: from the
+    # sample the warm-up took at the run's first request (the first rate is one interval
+    # later) to the end; and its lines are not flat.
+    [warmup] = logs.events("app_warmup_finished")
+    first_sample = datetime.fromisoformat(warmup["timestamp"]).timestamp()
+    busiest = rate["/"]
+    assert busiest["polls"] == errors["5xx ratio"]["polls"] == "1"
+    assert busiest["from"] == pytest.approx(first_sample + INTERVAL_S, abs=0.5)
+    assert busiest["to"] >= ended
+    assert busiest["segments"] >= TRAFFIC_S / INTERVAL_S - 1
+    assert min(busiest["ys"]) < max(busiest["ys"])
+    assert all(line["segments"] >= 3 for line in rate.values())
+    share = errors["5xx ratio"]
+    assert share["from"] == busiest["from"] and share["to"] >= ended
+    assert min(share["ys"]) < max(share["ys"])
+
+    assert tile(page, "requests") == str(total)
+    assert page_routes(page) == expected
+    errors_5xx = sum(n for (_, klass), n in expected.items() if klass == "5xx")
+    assert errors_5xx > 0
+    assert float(tile(page, "errors")) == pytest.approx(errors_5xx / total)
+    assert tile(page, "rate") != ""
+    assert float(tile(page, "p95")) > 0
+    assert tile(page, "inflight") == "0"
+    assert tile(page, "ready") == "1"
+
+    # Charts are drawn: lines for rates, bars for statuses, latency and phases.
+    charts = drawn(page)
+    assert len(charts["chart-status"]) == 4
+    assert len(charts["chart-latency"]) == 3 * min(10, charts["routes"])
+    assert len(charts["chart-phases"]) == 4
+    assert len(charts["chart-errors"]) == 2
+    assert charts["recent"] > 0
+    assert "error" not in page.find_element("id", "status").get_attribute("class")
+
+    # The next poll appends to the history the page opened with.
+    later = wait_for(lambda: (now := lines(page, "chart-rate")["/"])["polls"] != "1" and now,
+                     message="a second poll")
+    assert later["from"] == busiest["from"] and later["to"] > busiest["to"]
+    assert later["segments"] == busiest["segments"] + 1
+
+    # Watching was not counted: the page polled, the totals did not move.
+    assert sum(metrics_counts(live_server).values()) == total
+    severe = [entry for entry in page.get_log("browser") if entry["level"] == "SEVERE"]
+    assert severe == []
+
+    height = page.execute_script("return document.documentElement.scrollHeight")
+    page.set_window_size(1366, height)
     screenshot = artifacts / "dashboard.png"
-    assert browser.save_screenshot(str(screenshot))
+    assert page.save_screenshot(str(screenshot))
     assert screenshot.stat().st_size > 10_000
     if os.environ.get("HOOKWATCH_UPDATE_DOCS_SCREENSHOT"):
         shutil.copyfile(screenshot, DOCS_SCREENSHOT)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import base64
 
 import pytest
+from freezegun import freeze_time
 
+from app import create_app
 from app.config import load_config
 from tests.conftest import scrape
+from tests.servers import wait_for
 
 
 def request_counts(client) -> dict[tuple[str, str], float]:
@@ -32,10 +35,12 @@ class TestPage:
         assert response.status_code == 200
         html = response.get_data(as_text=True)
         assert "/dashboard/static/dashboard.js" in html
+        assert html.index("/static/rates.js") < html.index("/static/dashboard.js")  # it uses it
         assert "/dashboard/static/dashboard.css" in html
         assert "http://" not in html and "https://" not in html
-        with client.get("/dashboard/static/dashboard.js") as script:
-            assert script.status_code == 200
+        for name in ("rates.js", "dashboard.js"):
+            with client.get(f"/dashboard/static/{name}") as script:
+                assert script.status_code == 200
 
     def test_refresh_is_clamped(self, client):
         """``?refresh=`` sets the poll interval, kept between 250 ms and 60 s."""
@@ -108,6 +113,54 @@ class TestData:
 
     def test_not_cached(self, client):
         assert client.get("/dashboard/data.json").headers["Cache-Control"] == "no-store"
+
+
+class TestHistory:
+    def test_first_data_after_traffic_covers_it(self, app, client):
+        """Traffic first, sampled every 5 s as the thread would; then the first data.json
+        already holds the totals at each sample: the rates and errors before the page."""
+        sampler = app.extensions["dashboard_history"]
+        with freeze_time("2026-01-02 03:04:05") as clock:
+            sampler.tick()
+            for second in range(1, 21):
+                client.get("/")
+                if second % 4 == 0:
+                    with pytest.raises(RuntimeError):
+                        client.get("/boom")
+                clock.tick(1)
+                if second % 5 == 0:
+                    sampler.tick()
+            data = client.get("/dashboard/data.json").get_json()
+        history = data["history"]
+        assert history["interval_s"] == 5 and history["span_s"] == 300
+        samples = history["samples"]
+        start = 1767323045.0
+        assert [s["time"] for s in samples] == [start + seconds for seconds in (0, 5, 10, 15, 20)]
+        assert [s["requests"] for s in samples] == [0, 6, 12, 18, 25]
+        assert [s["errors_5xx"] for s in samples] == [0, 1, 2, 3, 5]
+        assert samples[-1]["routes"] == {"/": 20, "/boom": 5}
+        assert all(s["in_flight"] == 0 for s in samples)
+        assert data["generated"] == start + 20 and data["requests"] == 25
+
+    def test_tests_tick_by_hand(self, app, client):
+        """Under TESTING no thread samples: an app in a test that never asks has no history."""
+        client.get("/")
+        sampler = app.extensions["dashboard_history"]
+        assert sampler.start not in app.extensions["hookwatch"].warmup.functions
+        assert client.get("/dashboard/data.json").get_json()["history"]["samples"] == []
+
+    def test_a_served_app_samples_from_its_warm_up(self, logs):
+        """Otherwise the warm-up (the first request, or the server's own) starts the thread,
+        which samples at once: the history starts before the page is ever opened."""
+        app = create_app("development", LOG_STREAM=logs.stream, LOG_FORMAT="json")
+        sampler = app.extensions["dashboard_history"]
+        assert sampler.start in app.extensions["hookwatch"].warmup.functions
+        assert sampler.samples == ()
+        app.test_client().get("/")
+        wait_for(lambda: sampler.samples, timeout=5, what="the first sample")
+
+    def test_page_says_how_far_back(self, client):
+        assert "req/s, the last 5 min" in client.get("/dashboard").get_data(as_text=True)
 
 
 class TestGuard:

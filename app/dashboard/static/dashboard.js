@@ -1,17 +1,18 @@
 /* hookwatch live dashboard: polls data.json and draws small SVG charts. No dependencies.
  *
  * Counts, percentiles, phases and warm-up come from the server (the app's metrics
- * registry). Rates are computed here, from the difference between two polls.
+ * registry). Rates are computed here (rates.js), from the differences between totals: on
+ * opening, those of the server's history (the last minutes, sampled every few seconds),
+ * then those of each poll.
  */
 (function () {
   "use strict";
 
   const root = document.getElementById("dashboard");
   const DATA_URL = root.dataset.url;
-  const REFRESH_MS = Number(root.dataset.refreshMs) || 2000;
-  const KEEP = 90; // polls kept for the time charts
+  const REFRESH_S = (Number(root.dataset.refreshMs) || 2000) / 1000;
   const RATE_WINDOW_S = 10;
-  const SMOOTH = Math.max(1, Math.round(3000 / REFRESH_MS)); // time charts: rates over ~3 s
+  const SMOOTH_S = 3; // time charts: rates over at least 3 s
   const SVGNS = "http://www.w3.org/2000/svg";
   const STATUS_COLORS = { "2xx": "#2f9e44", "3xx": "#1c7ed6", "4xx": "#f59f00", "5xx": "#e03131" };
   const PHASE_COLORS = {
@@ -22,7 +23,8 @@
   const PALETTE = ["#1c7ed6", "#7048e8", "#f76707", "#1098ad", "#ae3ec9", "#74b816",
     "#d6336c", "#495057", "#f59f00", "#3b5bdb", "#0b7285", "#868e96"];
   const routeColors = new Map();
-  let history = []; // [{t, requests, errors, inFlight, routes: {route: requests}}]
+  let history = []; // samples and polls: [{time, requests, errors_5xx, in_flight, routes}]
+  let maxGapS = 3 * REFRESH_S; // longer between two points is a gap; set by every poll
 
   // -- small helpers -----------------------------------------------------------------------
   const $ = (id) => document.getElementById(id);
@@ -90,42 +92,22 @@
     node.classList.toggle("good", tone === "good");
   }
 
-  // -- rates from the history of polls ------------------------------------------------------
-  function pointBefore(seconds) {
-    const last = history[history.length - 1];
-    for (const point of history) if (last.t - point.t <= seconds) return point === last ? null : point;
-    return null;
-  }
-
-  function rateBetween(a, b, pick) {
-    const dt = b.t - a.t;
-    return dt > 0 ? Math.max(0, (pick(b) - pick(a)) / dt) : 0;
-  }
-
-  function recentRate(pick) {
-    const then = pointBefore(RATE_WINDOW_S);
-    return then ? rateBetween(then, history[history.length - 1], pick) : null;
-  }
-
-  function series(pick) {
-    const points = [];
-    for (let i = 1; i < history.length; i++) {
-      points.push([history[i].t, pick(history[Math.max(0, i - SMOOTH)], history[i])]);
-    }
-    return points;
-  }
+  // -- rates from the history (rates.js) ----------------------------------------------------
+  const rates = window.hookwatchRates;
+  const recentRate = (pick) => rates.recentRate(history, pick, RATE_WINDOW_S, maxGapS);
+  const series = (value) => rates.series(history, value, SMOOTH_S, maxGapS);
 
   // -- charts -------------------------------------------------------------------------------
+  // Lines of [time, value] points; a null point breaks its line.
   function lineChart(chart, lines) {
-    const drawn = lines.filter((line) => line.points.length > 0);
-    if (!drawn.length) return empty(chart, "collecting… (rates need two polls)");
+    const drawn = lines.filter((line) => line.points.some(Boolean));
+    if (!drawn.length) return empty(chart, "collecting… (rates need two samples)");
     clear(chart);
     const [width, height] = viewSize(chart);
     const left = 46, right = 12, top = 10, bottom = 22;
-    const now = history[history.length - 1].t;
-    // The x axis covers what has been seen, at least 10 s, at most the kept polls.
-    const span = Math.min(Math.max(now - history[0].t, 10), (REFRESH_MS / 1000) * (KEEP - 1));
-    const yMax = niceMax(Math.max(...drawn.flatMap((line) => line.points.map((p) => p[1]))));
+    const now = history[history.length - 1].time;
+    const span = Math.max(now - history[0].time, 10); // the history held, at least 10 s
+    const yMax = niceMax(Math.max(...drawn.flatMap((line) => line.points.filter(Boolean).map((p) => p[1]))));
     const x = (t) => left + (width - left - right) * (1 - (now - t) / span);
     const y = (v) => top + (height - top - bottom) * (1 - v / yMax);
     for (let i = 0; i <= 4; i++) {
@@ -139,8 +121,13 @@
       svg(chart, "text", { x: x(now - seconds), y: height - 6, "text-anchor": seconds === span ? "start" : seconds === 0 ? "end" : "middle" }, label);
     }
     for (const line of drawn) {
-      const d = line.points.map((p, i) => `${i ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join("");
-      svg(chart, "path", { d, fill: "none", stroke: line.color, "stroke-width": 2, class: "series", "data-name": line.name });
+      const points = line.points;
+      const d = points.map((p, i) => p && `${points[i - 1] ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join("");
+      const shown = points.filter(Boolean);
+      svg(chart, "path", {
+        d, fill: "none", stroke: line.color, "stroke-width": 2, class: "series", "data-name": line.name,
+        "data-from": shown[0][0], "data-to": shown[shown.length - 1][0],
+      });
     }
   }
 
@@ -239,13 +226,16 @@
 
   // -- one poll -----------------------------------------------------------------------------
   function remember(data) {
+    const { interval_s: interval, span_s: span, samples } = data.history;
+    maxGapS = 3 * Math.max(REFRESH_S, interval);
     const last = history[history.length - 1];
-    if (last && data.requests < last.requests) history = []; // the process restarted
+    // On opening, and after missed polls (a hidden tab), start from the server's history.
+    if (!last || data.generated - last.time > maxGapS) history = samples;
     history.push({
-      t: data.generated, requests: data.requests, errors: data.errors_5xx, inFlight: data.in_flight,
+      time: data.generated, requests: data.requests, errors_5xx: data.errors_5xx, in_flight: data.in_flight,
       routes: Object.fromEntries(data.routes.map((r) => [r.route, r.requests])),
     });
-    if (history.length > KEEP) history.shift();
+    history = history.filter((point) => data.generated - point.time <= span);
   }
 
   function tiles(data) {
@@ -267,7 +257,7 @@
     const top = data.routes.slice(0, 10);
     lineChart($("chart-rate"), top.map((r) => ({
       name: routeName(r.route), color: colorFor(r.route),
-      points: series((a, b) => rateBetween(a, b, (p) => p.routes[r.route] || 0)),
+      points: series((a, b) => rates.rateBetween(a, b, (p) => p.routes[r.route] || 0)),
     })));
     legend($("legend-rate"), top.map((r) => ({ color: colorFor(r.route), label: routeName(r.route) })));
 
@@ -283,9 +273,9 @@
     lineChart($("chart-errors"), [
       { name: "5xx ratio", color: "#e03131", points: series((a, b) => {
         const n = b.requests - a.requests;
-        return n > 0 ? (100 * Math.max(0, b.errors - a.errors)) / n : 0;
+        return n > 0 ? (100 * Math.max(0, b.errors_5xx - a.errors_5xx)) / n : 0;
       }) },
-      { name: "in flight", color: "#495057", points: history.slice(1).map((p) => [p.t, p.inFlight]) },
+      { name: "in flight", color: "#495057", points: history.slice(1).map((p) => [p.time, p.in_flight]) },
     ]);
 
     const phases = data.phases.map((p) => ({ name: p.phase, value: p.mean_ms || 0, color: PHASE_COLORS[p.phase] }));
@@ -319,7 +309,7 @@
       status.textContent = `cannot load ${DATA_URL}: ${error.message}; retrying`;
       status.className = "status error";
     } finally {
-      setTimeout(poll, REFRESH_MS);
+      setTimeout(poll, REFRESH_S * 1000);
     }
   }
 
