@@ -38,7 +38,7 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 def on_starting(server):
     """Start without an earlier run's metric files: they would be summed in."""
-    from app.multiproc import remove_metric_files
+    from app.hookwatch.multiproc import remove_metric_files
 
     remove_metric_files(_multiproc_dir)
 
@@ -46,7 +46,9 @@ def on_starting(server):
 def post_worker_init(worker):
     """Warm up before the worker takes a request: hookwatch_ready and /readyz are then true
     from the start, and the warm-up runs once per worker, not on a client's first request."""
-    worker.wsgi.extensions["hookwatch"].warmup.ensure()
+    app = worker.wsgi
+    with app.app_context():
+        app.extensions["hookwatch"].warmup.ensure()
 
 
 def child_exit(server, worker):

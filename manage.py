@@ -12,7 +12,8 @@ from flask import current_app, g
 from flask_script_ng import Manager, Shell
 from flask_script_ng.commands import InvalidCommand
 
-from app import create_app, multiproc
+from app import create_app
+from app.hookwatch import multiproc
 from app.config import ConfigError
 from app.devserver import DevServer
 from app.traffic.command import Traffic

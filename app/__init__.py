@@ -1,4 +1,5 @@
-"""hookwatch: a Flask app whose request lifecycle is fully observable.
+"""The hookwatch lesson app: the classic Flask lessons, instrumented by the extension in
+:mod:`app.hookwatch` exactly as a user would instrument their own app.
 
 ``create_app`` is the only entry point; importing this package has no side effects.
 """
@@ -7,23 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry
+from flask import Flask, current_app
+from prometheus_client import disable_created_metrics
 
-from .config import check_config, load_config
+from .config import ConfigError, check_config, load_config
 from .dashboard import dashboard
-from .hooks import HookwatchFlask, init_app
-from .logs import configure_logging, get_logger, open_log_file
+from .hookwatch import Hookwatch, configure_logging
+from .hookwatch.logs import LogFileError, open_log_file
 from .main import errors, main, security
-from .metrics import Metrics
 from .ops import ops
 from .sessions import LoggedSessionInterface
-from .warmup import Warmup
 
 __all__ = ["__version__", "create_app"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
-def create_app(config_name: str | None = None, **overrides: Any) -> HookwatchFlask:
+def create_app(config_name: str | None = None, **overrides: Any) -> Flask:
     """Build the app from a named configuration (default ``HOOKWATCH_CONFIG``) plus overrides.
 
     Overrides are config keys (``SECRET_KEY="..."``), applied after the environment. Two keys
@@ -31,22 +31,30 @@ def create_app(config_name: str | None = None, **overrides: Any) -> HookwatchFla
     precedence over ``LOG_FILE``) and ``METRICS_REGISTRY`` (default: a fresh
     ``CollectorRegistry`` for every app). A ``LOG_FILE`` the app opens stays open for the
     process, as ``app.extensions["log_file"]``.
+
+    As an app factory it sets process-wide state the extension leaves alone: logging
+    (:func:`~app.hookwatch.configure_logging`), and no ``*_created`` series, which the
+    dashboards never read.
     """
     settings = load_config(config_name)
     settings.update(overrides)
     check_config(settings)
 
-    app = HookwatchFlask(__name__)
-    app.session_interface = LoggedSessionInterface()
+    app = Flask(__name__)
     app.config.from_mapping(settings)
     stream = settings.get("LOG_STREAM")
     if stream is None and settings.get("LOG_FILE"):
-        stream = app.extensions["log_file"] = open_log_file(settings["LOG_FILE"])
-    request_log = configure_logging(settings["LOG_FORMAT"], settings["LOG_LEVEL"], stream)
-    metrics = Metrics(settings.get("METRICS_REGISTRY") or CollectorRegistry(), __version__)
-    warmup = _build_warmup(app, metrics)
-    init_app(app, metrics, warmup, request_log)
+        try:
+            stream = app.extensions["log_file"] = open_log_file(settings["LOG_FILE"])
+        except LogFileError as error:
+            raise ConfigError(str(error)) from error
+    configure_logging(settings["LOG_FORMAT"], settings["LOG_LEVEL"], stream)
+    disable_created_metrics()
 
+    hookwatch = Hookwatch(registry=settings.get("METRICS_REGISTRY")).init_app(app)
+    hookwatch.warmup.register(compile_templates)  # warm-ups run in an app context
+    hookwatch.warmup_exempt_endpoints.update({"ops.healthz", "ops.readyz"})
+    app.session_interface = LoggedSessionInterface()
     for blueprint in (main, errors, security, ops):
         app.register_blueprint(blueprint)
     if settings.get("DASHBOARD_ENABLED"):
@@ -54,23 +62,8 @@ def create_app(config_name: str | None = None, **overrides: Any) -> HookwatchFla
     return app
 
 
-def _build_warmup(app: HookwatchFlask, metrics: Metrics) -> Warmup:
-    """The default warm-up: series that dashboards need from the start, compiled templates."""
-    logger = get_logger()  # the general path: it runs in a request and carries its id
-
-    def finished(seconds: float) -> None:
-        metrics.warmup_duration.set(seconds)
-        metrics.ready.set(1)
-        logger.info("app_warmup_finished", duration_ms=round(seconds * 1000, 3))
-
-    def failed(error: BaseException) -> None:
-        logger.error("app_warmup_failed", error_type=type(error).__name__, exc_info=error)
-
-    def compile_templates() -> None:
-        for name in app.jinja_env.list_templates():
-            app.jinja_env.get_template(name)
-
-    warmup = Warmup(on_finished=finished, on_failed=failed)
-    warmup.register(metrics.precreate)
-    warmup.register(compile_templates)
-    return warmup
+def compile_templates() -> None:
+    """Warm-up: compile every template now, not on a client's first request."""
+    env = current_app.jinja_env
+    for name in env.list_templates():
+        env.get_template(name)

@@ -34,13 +34,13 @@ class Config:
     LOG_FORMAT = "console"
     LOG_LEVEL = "INFO"
     LOG_FILE: str | None = None  # None: stdout
-    SERVER_TIMING = True
+    HOOKWATCH_SERVER_TIMING = True
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
     MAX_CONTENT_LENGTH = 1024 * 1024
     SLOW_MAX_MS = 5000
-    USER_AGENT_MAX_CHARS = 200
+    HOOKWATCH_USER_AGENT_MAX_CHARS = 200
     # The built-in live dashboard (/dashboard); production serves it only when asked.
     DASHBOARD_ENABLED = True
     DASHBOARD_RECENT_REQUESTS = 20
@@ -53,8 +53,9 @@ class Config:
         settings["LOG_FORMAT"] = env.get("LOG_FORMAT", cls.LOG_FORMAT).lower()
         settings["LOG_LEVEL"] = env.get("LOG_LEVEL", cls.LOG_LEVEL).upper()
         settings["LOG_FILE"] = env.get("LOG_FILE") or cls.LOG_FILE
-        settings["METRICS_TOKEN"] = env.get("METRICS_TOKEN") or None
-        settings["SERVER_TIMING"] = _flag(env.get("SERVER_TIMING"), cls.SERVER_TIMING)
+        settings["HOOKWATCH_METRICS_TOKEN"] = env.get("METRICS_TOKEN") or None
+        settings["HOOKWATCH_SERVER_TIMING"] = _flag(env.get("SERVER_TIMING"),
+                                                    cls.HOOKWATCH_SERVER_TIMING)
         settings["DASHBOARD_ENABLED"] = _flag(env.get("DASHBOARD_ENABLED"), cls.DASHBOARD_ENABLED)
         return settings
 

@@ -5,7 +5,7 @@
   not loopback prints a loud warning, and production refuses it.
 - ``--processes N`` (N > 1) runs :class:`SlotForkingWSGIServer`: the app warms up once in
   the serving process, which then forks a child per request, at most N at a time; metrics
-  go to a bounded multiprocess directory (see :mod:`app.multiproc`), which ``manage.py``
+  go to a bounded multiprocess directory (see :mod:`app.hookwatch.multiproc`), which ``manage.py``
   must have set up before the app was created.
 """
 
@@ -23,9 +23,8 @@ from flask_script_ng.commands import InvalidCommand
 from prometheus_client import values
 from werkzeug.serving import ForkingWSGIServer, WSGIRequestHandler
 
-from . import multiproc
 from .access import is_loopback
-from .logs import get_logger
+from .hookwatch import get_logger, multiproc
 
 __all__ = ["DevServer", "QuietRequestHandler", "SlotForkingWSGIServer"]
 
@@ -135,7 +134,8 @@ def serve_forking(app: Flask, host: str, port: int, processes: int, handler: Any
     """Warm up once here, then serve with a fork per request and bounded multiprocess metrics."""
     lifecycle = app.extensions["hookwatch"]
     setup = _checked_setup(lifecycle.metrics.multiprocess, processes)
-    lifecycle.warmup.ensure()
+    with app.app_context():
+        lifecycle.warmup.ensure()
     # Objects that exist now are never collected in a child: a collection there would write
     # to (and so copy) every page the child shares with this process.
     gc.collect()
@@ -180,6 +180,6 @@ def _checked_setup(metrics_multiprocess: bool, processes: int) -> multiproc.Mult
         raise InvalidCommand(
             "--processes needs multiprocess metrics set up before the app is created: run it"
             " as `python manage.py runserver --processes N` (manage.py calls"
-            " app.multiproc.setup_from_argv first)"
+            " app.hookwatch.multiproc.setup_from_argv first)"
         )
     return setup

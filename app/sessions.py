@@ -1,9 +1,11 @@
 """Signed-cookie sessions that say so when a cookie is rejected.
 
-Flask silently starts a new session when the session cookie's signature does not match (a
-tampered, forged or garbage cookie, or one signed with an old ``SECRET_KEY``). Here the new
-session also drops the bad cookie, and the request writes one ``session_cookie_rejected``
-warning (with its request id, never the cookie's value) when the session is saved.
+Flask silently starts a new session when the session cookie's signature does not match
+any of ``SECRET_KEY`` and ``SECRET_KEY_FALLBACKS`` (a tampered, forged or garbage cookie,
+or one signed with a retired key). Here the request also writes one
+``session_cookie_rejected`` warning (with its request id, never the cookie's value) when
+the session is saved. The cookie itself is left as Flask leaves it: a key put back in
+``SECRET_KEY_FALLBACKS`` makes it valid again.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from flask import Flask, Request, Response
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature
 
-from .logs import get_logger
+from .hookwatch import get_logger
 
 __all__ = ["LoggedSessionInterface"]
 
@@ -34,7 +36,6 @@ class LoggedSessionInterface(SecureCookieSessionInterface):
             data = serializer.loads(value, max_age=max_age)
         except BadSignature as error:
             session = self.session_class()
-            session.modified = True  # saving an empty, modified session deletes the cookie
             session.rejected = type(error).__name__  # type: ignore[attr-defined]
             return session
         return self.session_class(data)

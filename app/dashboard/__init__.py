@@ -23,7 +23,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
-from ..access import token_presented
+from ..hookwatch.endpoints import token_presented
 from .snapshot import snapshot
 
 __all__ = ["ENDPOINTS", "dashboard"]
@@ -51,7 +51,7 @@ def attach(state: BlueprintSetupState) -> None:
 @dashboard.before_request
 def require_token() -> None:
     """With ``METRICS_TOKEN`` set, every dashboard request must present it."""
-    token = current_app.config.get("METRICS_TOKEN")
+    token = current_app.config.get("HOOKWATCH_METRICS_TOKEN")
     if token and not token_presented(token, basic_allowed=True):
         raise Unauthorized(
             "The dashboard needs the METRICS_TOKEN: 'Authorization: Bearer <token>', "

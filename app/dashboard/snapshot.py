@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from prometheus_client.metrics_core import Metric
 
-from ..metrics import PHASES
+from ..hookwatch.metrics import PHASES
 
 __all__ = ["RecentRequest", "histogram_quantile", "snapshot"]
 

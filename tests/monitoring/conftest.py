@@ -2,7 +2,8 @@
 
 External tools (promtool, prometheus) are found with ``tests.conftest.require_binary``.
 
-The schemas live outside the repository, in ``../shared/schemas`` (a sibling of the clone).
+The schemas are third-party files kept in ``tests/monitoring/schemas`` (sources and licence
+in its README.md).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMAS = REPO.parent / "shared" / "schemas"
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +58,7 @@ def datasources() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def schema() -> Callable[..., jsonschema.protocols.Validator]:
-    """``schema(file, definition=None)``: a draft-07 validator for a shared schema file.
+    """``schema(file, definition=None)``: a draft-07 validator for a schema file.
 
     With ``definition``, the validator checks against ``#/definitions/<definition>`` of
     that file (the Grafana panel schemas have no root ``$ref``).
@@ -66,7 +67,7 @@ def schema() -> Callable[..., jsonschema.protocols.Validator]:
     def load(file: str, definition: str | None = None) -> jsonschema.protocols.Validator:
         path = SCHEMAS / file
         if not path.exists():
-            pytest.fail(f"missing shared schema {path}")
+            pytest.fail(f"missing schema {path}")
         document = json.loads(path.read_text())
         if definition is not None:
             document = {"$ref": f"#/definitions/{definition}", "definitions": document["definitions"]}
