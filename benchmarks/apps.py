@@ -34,7 +34,7 @@ from prometheus_client import CollectorRegistry
 
 __all__ = [
     "DIY", "FACTORIES", "LOGGED", "LOG_KEY", "TEMPLATES", "VARIANTS", "bare", "build", "close_logs",
-    "exporter", "exporter_structlog", "hookwatch", "log_file_of",
+    "STUBS", "exporter", "exporter_structlog", "hookwatch", "log_file_of",
 ]
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "app" / "templates"
@@ -53,21 +53,21 @@ def _ok() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def _stub_ops(app: Flask) -> None:
-    """Endpoints named like hookwatch's operational ones (``ops.healthz``, ``ops.readyz``,
-    ``ops.metrics``), which the templates' ``url_for`` calls build links to, wherever the
-    app does not have them: the bare app has nothing to serve behind them, and the loopback
-    benchmark polls ``/healthz`` to know a server is up. An endpoint an extension already
-    serves at that path (its own ``/metrics``) is kept, and the link points to it."""
+# Endpoints the bare app lacks: the templates link to hookwatch's ``/metrics``, and the
+# loopback benchmark polls ``/healthz`` until a server is up.
+STUBS = {"hookwatch.metrics": "/metrics", "ops.healthz": "/healthz"}
+
+
+def _stub_endpoints(app: Flask) -> None:
+    """Give ``app`` each endpoint of :data:`STUBS` it does not have, answering a small JSON
+    document; where an extension already serves that path (the exporter's ``/metrics``),
+    the endpoint is another name for its view, so the link points to it."""
     routed = {rule.rule: rule.endpoint for rule in app.url_map.iter_rules()}
-    for name in ("healthz", "readyz", "metrics"):
-        endpoint, path = f"ops.{name}", f"/{name}"
+    for endpoint, path in STUBS.items():
         if endpoint in app.view_functions:
             continue
-        if path in routed:
-            app.add_url_rule(path, endpoint, app.view_functions[routed[path]])
-        else:
-            app.add_url_rule(path, endpoint, _ok)
+        view = app.view_functions[routed[path]] if path in routed else _ok
+        app.add_url_rule(path, endpoint, view)
 
 
 def bare(init: Callable[[Flask], None] | None = None) -> Flask:
@@ -83,7 +83,7 @@ def bare(init: Callable[[Flask], None] | None = None) -> Flask:
         init(app)
     for blueprint in (main, errors, security):
         app.register_blueprint(blueprint)
-    _stub_ops(app)
+    _stub_endpoints(app)
     return app
 
 
@@ -98,18 +98,11 @@ def _open_log(log_path: str | None) -> TextIO:
 def hookwatch(log_path: str | None = None, registry: CollectorRegistry | None = None) -> Flask:
     """The bare app with hookwatch's extension applied, everything on, JSON lines appended to
     ``log_path`` (the process-wide logging set-up, as a deployment would make it)."""
-    registry = registry or CollectorRegistry()
-    stream = _open_log(log_path)
-    try:
-        from app.hookwatch import Hookwatch, configure_logging
-    except ImportError:  # before the extension package: the app factory, same settings
-        from app import create_app
+    from app.hookwatch import Hookwatch, configure_logging
 
-        app = create_app("production", SECRET_KEY="benchmark-only", LOG_STREAM=stream,
-                         METRICS_REGISTRY=registry)
-    else:
-        configure_logging("json", "INFO", stream)
-        app = bare(lambda app: Hookwatch(app, registry=registry))
+    stream = _open_log(log_path)
+    configure_logging("json", "INFO", stream)
+    app = bare(lambda app: Hookwatch(app, registry=registry or CollectorRegistry()))
     app.extensions[LOG_KEY] = stream
     return app
 
@@ -194,18 +187,12 @@ def log_file_of(app: Flask) -> TextIO | None:
     return app.extensions.get(LOG_KEY)
 
 
-def _configure_logging() -> Callable[..., Any]:
-    try:
-        from app.hookwatch import configure_logging
-    except ImportError:  # before the extension package
-        from app.logs import configure_logging
-    return configure_logging
-
-
 def close_logs(*variants: Flask) -> None:
     """Close the log files of ``variants``, once hookwatch's logging points at stderr: the
     process's later lines would otherwise go to a closed file."""
-    _configure_logging()("json", "WARNING", sys.stderr)
+    from app.hookwatch import configure_logging
+
+    configure_logging("json", "WARNING", sys.__stderr__)
     for app in variants:
         stream = log_file_of(app)
         if stream is not None:

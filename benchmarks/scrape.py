@@ -59,18 +59,12 @@ def build(kind: str, registry: CollectorRegistry | None = None) -> Flask:
 
     registry = registry or CollectorRegistry()
     if kind == "hookwatch":
-        stream = open(os.devnull, "w", encoding="utf-8")
-        try:
-            from app.hookwatch import Hookwatch, configure_logging
-        except ImportError:  # before the extension package: the app factory
-            from app import create_app
+        from app.hookwatch import Hookwatch, configure_logging
 
-            app = create_app("production", SECRET_KEY="benchmark-only", LOG_STREAM=stream,
-                             METRICS_REGISTRY=registry)
-        else:
-            configure_logging("json", "INFO", stream)
-            app = Flask("benchmarks.scrape")
-            Hookwatch(app, registry=registry)
+        stream = open(os.devnull, "w", encoding="utf-8")
+        configure_logging("json", "INFO", stream)
+        app = Flask("benchmarks.scrape")
+        Hookwatch(app, registry=registry)
         app.extensions[apps.LOG_KEY] = stream  # closed by apps.close_logs
     elif kind == "exporter":
         app = Flask("benchmarks.scrape")
