@@ -35,7 +35,6 @@ __all__ = ["GROUPS", "breakdown", "group_of", "main", "markdown"]
 GROUPS = (
     ("hookwatch", ("/app/hookwatch/",)),
     ("the app's views and templates", ("/app/main/", "/app/templates/", "<template>")),
-    ("hookwatch (before the extension package)", ("/app/",)),
     ("flask, werkzeug", ("/flask/", "/werkzeug/", "/blinker/", "/itsdangerous/")),
     ("jinja2, markupsafe", ("/jinja2/", "/markupsafe/")),
     ("structlog", ("/structlog/",)),
