@@ -15,7 +15,7 @@ import structlog
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.hooks import HookwatchFlask
+from flask import Flask
 from tests.servers import LiveServer, Samples, parse_metrics
 
 
@@ -78,7 +78,7 @@ def logs() -> LogCapture:
 def make_app(logs: LogCapture):
     """Build a testing app whose JSON logs land in ``logs``; keyword arguments are overrides."""
 
-    def factory(**overrides: Any) -> HookwatchFlask:
+    def factory(**overrides: Any) -> Flask:
         overrides.setdefault("LOG_STREAM", logs.stream)
         return create_app("testing", **overrides)
 
@@ -86,12 +86,12 @@ def make_app(logs: LogCapture):
 
 
 @pytest.fixture
-def app(make_app) -> HookwatchFlask:
+def app(make_app) -> Flask:
     return make_app()
 
 
 @pytest.fixture
-def client(app: HookwatchFlask) -> FlaskClient:
+def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 

@@ -7,7 +7,8 @@ import base64
 import pytest
 from flask import Flask
 
-from app.access import is_loopback, token_presented
+from app.access import is_loopback
+from app.hookwatch.endpoints import token_presented
 
 
 class TestIsLoopback:

@@ -26,8 +26,8 @@ class TestLoadConfig:
         assert settings["NAME"] == "production"
         assert settings["LOG_FORMAT"] == "json"
         assert settings["LOG_LEVEL"] == "WARNING"
-        assert settings["METRICS_TOKEN"] == "t"
-        assert settings["SERVER_TIMING"] is False
+        assert settings["HOOKWATCH_METRICS_TOKEN"] == "t"
+        assert settings["HOOKWATCH_SERVER_TIMING"] is False
         assert settings["LOG_FILE"] == "/var/log/h.log"
         assert settings["SESSION_COOKIE_SECURE"] is True
 

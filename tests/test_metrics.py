@@ -10,9 +10,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.histograms import Series
-from app.metrics import (DURATION_BUCKETS, HTTP_METHODS, OBSERVE_BATCH, QUEUE_LIMIT, Metrics,
-                         method_label)
+from app.hookwatch.metrics import DURATION_BUCKETS, HTTP_METHODS, Metrics, method_label
 from tests.conftest import require_binary, sample, scrape
 
 
@@ -71,67 +69,21 @@ class TestMetrics:
         assert info.labels["version"] == "9.9.9"
         assert set(info.labels) == {"version", "python_version", "flask_version"}
 
-    def test_no_created_series(self, metrics: Metrics) -> None:
-        """*_created series are disabled: dashboards do not use them."""
-        metrics.record_request("GET", "/", 200, 0.1, 0, 1)
-        body, _ = metrics.render(None)
-        assert b"_created" not in body
+    def test_no_created_series_in_the_lesson_app(self, client) -> None:
+        """The app factory disables *_created series: dashboards do not use them."""
+        client.get("/")
+        assert b"_created" not in client.get("/metrics").data
 
 
-class TestQueuedObservations:
-    """In one process, requests are observed in batches; every read sees all of them."""
-
-    @staticmethod
-    def count(metrics: Metrics) -> float | None:
-        return metrics.registry.get_sample_value("http_server_request_duration_seconds_count", {
-            "http_request_method": "GET", "http_route": "/", "http_response_status_code": "200"})
-
-    def test_a_batch_waits_and_the_queue_stays_bounded(self, metrics: Metrics) -> None:
-        """A batch waits from OBSERVE_BATCH requests on; the queue never reaches
-        QUEUE_LIMIT: the request that would fill it observes them all."""
-        for _ in range(OBSERVE_BATCH - 1):
-            metrics.record_request("GET", "/", 200, 0.1, 0, 1)
-        assert not metrics.batch_waiting()
-        metrics.record_request("GET", "/", 200, 0.1, 0, 1)
-        assert metrics.batch_waiting()
-        for _ in range(QUEUE_LIMIT - OBSERVE_BATCH - 1):
-            metrics.record_request("GET", "/", 200, 0.1, 0, 1)
-        assert len(metrics._queued) == QUEUE_LIMIT - 1
-        metrics.record_request("GET", "/", 200, 0.1, 0, 1)
-        assert len(metrics._queued) == 0 and not metrics.batch_waiting()
-        assert self.count(metrics) == QUEUE_LIMIT
-
+class TestExemplars:
     def test_the_exemplar_keeps_the_time_it_was_recorded(self, metrics: Metrics) -> None:
-        """Observed later, an exemplar still carries the request's own time."""
+        """Read later, an exemplar still carries the request's own time."""
         with freeze_time("2026-01-01T00:00:00Z"):
             metrics.record_request("GET", "/", 200, 0.1, 0, 1, {"request_id": "r1"})
         with freeze_time("2026-01-01T00:05:00Z"):
             body, _ = metrics.render("application/openmetrics-text")
         [line] = [line for line in body.decode().splitlines() if 'request_id="r1"' in line]
         assert line.endswith('# {request_id="r1"} 0.1 1767225600.0'), line
-
-    def test_a_failing_observation_is_reported_and_the_read_goes_on(self, metrics, monkeypatch
-                                                                    ) -> None:
-        """If observing a queued request raises, it is reported, the requests after it are
-        still observed, and the scrape answers."""
-        reports = []
-        metrics.report_failure = lambda where, error: reports.append((where, str(error)))
-        metrics.record_request("GET", "/", 200, 0.1, 0, 1)
-        metrics.record_request("GET", "/", 200, 0.1, 0, 1)
-        observe = Series.observe
-        calls = []
-
-        def first_fails(series: Series, amount: float, *args: object) -> None:
-            calls.append(amount)
-            if len(calls) == 1:
-                raise OSError("broken")
-            observe(series, amount, *args)
-
-        monkeypatch.setattr(Series, "observe", first_fails)
-        body, _ = metrics.render(None)
-        assert reports == [("observing queued requests", "broken")]
-        assert self.count(metrics) == 1  # the first request's count is lost, not the second's
-        assert b"http_server_request_duration_seconds_count" in body
 
 
 class TestExposition:
@@ -189,7 +141,7 @@ class TestExposition:
 
     def test_token_guards_metrics(self, make_app, logs) -> None:
         """With METRICS_TOKEN set, /metrics needs the bearer token; refusals say how."""
-        client = make_app(METRICS_TOKEN="s3cret-token").test_client()
+        client = make_app(HOOKWATCH_METRICS_TOKEN="s3cret-token").test_client()
         missing = client.get("/metrics")
         assert missing.status_code == 401
         assert missing.headers["WWW-Authenticate"].startswith("Bearer")

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.request_id import accept_request_id, new_request_id, parse_traceparent
+from app.hookwatch.request_id import accept_request_id, new_request_id, parse_traceparent
 
 NEW_ID = re.compile(r"[0-9a-f]{32}")
 

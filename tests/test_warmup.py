@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from app.warmup import Warmup
+from app.hookwatch.warmup import Warmup
 
 
 class CountingLock:

@@ -82,15 +82,14 @@ class Hookwatch:
 def _warmup(metrics: Metrics) -> Warmup:
     """The warm-up, reported in metrics and log lines; it first creates the series that
     dashboards need from the start."""
-    logger = get_logger()
 
     def finished(seconds: float) -> None:
         metrics.warmup_duration.set(seconds)
         metrics.ready.set(1)
-        logger.info("app_warmup_finished", duration_ms=round(seconds * 1000, 3))
+        get_logger().info("app_warmup_finished", duration_ms=round(seconds * 1000, 3))
 
     def failed(error: BaseException) -> None:
-        logger.error("app_warmup_failed", error_type=type(error).__name__, exc_info=error)
+        get_logger().error("app_warmup_failed", error_type=type(error).__name__, exc_info=error)
 
     warmup = Warmup(on_finished=finished, on_failed=failed)
     warmup.register(metrics.precreate)

@@ -43,7 +43,7 @@ from flask import (
 )
 from werkzeug.exceptions import ServiceUnavailable
 
-from .logs import REQUEST_ENVIRON_KEY, FailureReporter, current_request, get_logger
+from .logs import REQUEST_ENVIRON_KEY, FailureReporter, current_request
 from .metrics import Metrics, method_label
 from .request_id import accept_request_id, new_request_id, parse_traceparent
 from .warmup import Warmup
@@ -55,8 +55,9 @@ SERVER_TIMING = "before;dur=%.3f, view;dur=%.3f, after;dur=%.3f, total;dur=%.3f"
 
 
 class RequestState:
-    """What one request has recorded so far; in ``current_request`` while it runs, and in
-    its WSGI environ (``REQUEST_ENVIRON_KEY``)."""
+    """What one request has recorded so far: in ``current_request`` while it runs, as
+    ``request.hookwatch_state`` on the request object our ``before_request`` saw, and in its
+    WSGI environ (``REQUEST_ENVIRON_KEY``) for the middleware."""
 
     def __init__(self, request_id: str, method: str, route: str, path: str,
                  environ: dict[str, Any]) -> None:
@@ -107,7 +108,7 @@ class RequestLifecycle:
         # The last counted requests, (time, id, method, route, status, seconds), for a
         # dashboard that sets a bounded deque here; else None.
         self.recent: Any = None
-        self.log = get_logger()
+        self.log = structlog.get_logger()  # resolved at its first line: configure first
         self.report_failure = FailureReporter().report  # (where, error): once on stderr
         self._views_timed = False
         self._views_lock = threading.Lock()
@@ -137,8 +138,9 @@ class RequestLifecycle:
             warmup_error = self.warmup.ensure()  # its lines carry the request id
             state.started = time.perf_counter()  # the warm-up's time is not the request's
             if state.counted:
-                state.active = self.metrics.active_for(state.method)
-                state.active.inc()
+                active = self.metrics.active_for(state.method)
+                active.inc()
+                state.active = active  # only once raised: a failed inc is never undone
             if warmup_error is None:
                 return None
             self.metrics.count_exception(state.route, type(warmup_error).__name__)
@@ -159,7 +161,7 @@ class RequestLifecycle:
         state.trace_id = parse_traceparent(environ.get("HTTP_TRACEPARENT"))
         state.counted = rule is None or rule.endpoint not in self.uncounted_endpoints
         state.token = current_request.set(state)
-        environ[REQUEST_ENVIRON_KEY] = state
+        environ[REQUEST_ENVIRON_KEY] = request.hookwatch_state = state
         g.request_id = state.request_id
         return state
 
@@ -212,19 +214,20 @@ class RequestLifecycle:
         """Count the request once and write its one line, then end it. Runs after every
         other ``teardown_request`` function. Never raises.
 
-        ``error`` is the exception that escaped the view or a hook, if any. A context this
-        request did not begin (a copied one, or the request's own pushed again when a body
-        streamed with ``stream_with_context`` ends) only has its failure logged.
+        ``error`` is the exception that escaped the view or a hook, if any. The request's
+        context pushed again (a copy in a thread, or when a body streamed with
+        ``stream_with_context`` ends) only has its failure logged; a context pushed without
+        dispatching (``test_request_context``, a shell) is left alone.
         """
         try:
             state = current_request.get()
-            ours = request.environ.get(REQUEST_ENVIRON_KEY)
+            ours = getattr(request, "hookwatch_state", None)
             if state is not None and state is ours:
                 self.finish(state, error)
             elif ours is not None:
                 self._late_failure(ours, error)
-            elif error is not None:  # failed before our before_request ran
-                self.finish(self._unseen(request.environ), error)
+            elif error is not None and REQUEST_ENVIRON_KEY not in request.environ:
+                self.finish(self._unseen(request.environ), error)  # failed before ours ran
         except Exception as failure:  # noqa: BLE001
             self.report_failure("teardown_request", failure)
 
@@ -277,6 +280,7 @@ class RequestLifecycle:
                   error: BaseException | None) -> None:
         environ = state.environ
         fields: dict[str, Any] = {
+            "logger": "hookwatch",
             "request_id": state.request_id,
             "method": environ["REQUEST_METHOD"],
             "path": state.path,
@@ -307,7 +311,8 @@ class RequestLifecycle:
         if not isinstance(error, Exception):
             return
         self.metrics.count_exception(state.route, type(error).__name__)
-        fields: dict[str, Any] = {"request_id": state.request_id, "route": state.route}
+        fields: dict[str, Any] = {"logger": "hookwatch", "request_id": state.request_id,
+                                  "route": state.route}
         if state.trace_id is not None:
             fields["trace_id"] = state.trace_id
         event = "response_stream_failed" if state.recorded else "request_context_failed"

@@ -110,12 +110,17 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def json_dumps(event_dict: Any, default: Callable[[Any], Any] | None = None, **_: Any) -> str:
-    """Serialise a log line with orjson; what orjson refuses (non-string keys, integers
-    beyond 64 bits, lone surrogates) goes through ``json.dumps`` instead."""
+    """Serialise a log line as ASCII JSON, like ``json.dumps``, in a fraction of its time:
+    orjson's output where it is ASCII, else (non-ASCII text, which ``json.dumps`` escapes;
+    what orjson refuses: non-string keys, integers beyond 64 bits, lone surrogates)
+    ``json.dumps``'s. ASCII lines read back in any stream's encoding."""
     try:
-        return orjson.dumps(event_dict, default=default).decode()
+        line = orjson.dumps(event_dict, default=default)
     except TypeError:
-        return json.dumps(event_dict, default=default)
+        line = b"\x80"
+    if line.isascii():
+        return line.decode()
+    return json.dumps(event_dict, default=default)
 
 
 class FailureReporter:
@@ -235,5 +240,6 @@ def open_log_file(path: str) -> TextIO:
 
 
 def get_logger() -> Any:
-    """A structlog logger whose lines say ``logger="hookwatch"``."""
+    """A structlog logger whose lines say ``logger="hookwatch"``, bound to the structlog
+    configuration in force now: get one where it is used, not at import."""
     return structlog.get_logger().bind(logger="hookwatch")

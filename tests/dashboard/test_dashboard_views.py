@@ -113,7 +113,7 @@ class TestData:
 class TestGuard:
     @pytest.fixture
     def guarded(self, make_app):
-        return make_app(METRICS_TOKEN="s3cret").test_client()
+        return make_app(HOOKWATCH_METRICS_TOKEN="s3cret").test_client()
 
     @pytest.mark.parametrize("path", ["/dashboard", "/dashboard/data.json",
                                       "/dashboard/static/dashboard.js"])

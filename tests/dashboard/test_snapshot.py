@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from app.dashboard.snapshot import histogram_quantile, snapshot
-from app.metrics import Metrics
+from app.hookwatch.metrics import Metrics
 
 
 class TestHistogramQuantile:
@@ -33,8 +33,8 @@ class TestSnapshot:
         metrics = Metrics(CollectorRegistry(), "test")
         metrics.precreate()
         for route, status, seconds, phases in [
-            ("/", 200, 0.002, None), ("/", 200, 0.004, None),
-            ("/boom", 500, 0.03, (0.001, 0.01, 0.001)), ("", 404, 0.001, None),
+            ("/", 200, 0.002, ()), ("/", 200, 0.004, ()),
+            ("/boom", 500, 0.03, (0.001, 0.01, 0.001)), ("", 404, 0.001, ()),
         ]:
             metrics.record_request("GET", route, status, seconds, 0, 10, phases=phases)
         metrics.count_exception("/boom", "RuntimeError")

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from app.hooks import HookwatchFlask
+from flask import Flask
 from tests.servers import LiveServer, Samples, parse_metrics
 
 DURATION = "http_server_request_duration_seconds"
@@ -48,7 +48,7 @@ def parse_reply(raw: bytes) -> Reply:
 class RawServer(LiveServer):
     """A :class:`LiveServer` spoken to in raw HTTP; ``logs`` holds its JSON lines."""
 
-    def __init__(self, app: HookwatchFlask, logs: Any) -> None:
+    def __init__(self, app: Flask, logs: Any) -> None:
         # A short poll interval: every test stops its servers, and that should not take 0.5 s.
         super().__init__(app, poll_interval=0.02)
         self.logs = logs

@@ -32,7 +32,7 @@ class TestMetricsToken:
     ])
     def test_refused(self, make_app, logs, authorization) -> None:
         """Missing or wrong: 401 with WWW-Authenticate, logged, the token nowhere in the log."""
-        client = make_app(METRICS_TOKEN=TOKEN).test_client()
+        client = make_app(HOOKWATCH_METRICS_TOKEN=TOKEN).test_client()
         headers = {} if authorization is None else {"Authorization": authorization}
         response = client.get("/metrics", headers=headers)
         assert response.status_code == 401
@@ -53,7 +53,7 @@ class TestMetricsToken:
             return real(a, b)
 
         monkeypatch.setattr(hmac, "compare_digest", spy)
-        client = make_app(METRICS_TOKEN=TOKEN).test_client()
+        client = make_app(HOOKWATCH_METRICS_TOKEN=TOKEN).test_client()
         response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
         assert response.status_code == 200 and calls
 
@@ -161,12 +161,28 @@ class TestRejectedSessionCookie:
         assert len([line for line in lines if line["event"] == "request_finished"]) == 1
         assert value not in logs.text and value[:20] not in logs.text
 
-    def test_rejected_cookie_on_a_route_without_session(self, make_app, logs) -> None:
-        """The bad cookie is dropped: the response deletes it."""
+    def test_rejected_cookie_is_left_as_flask_leaves_it(self, make_app, logs) -> None:
+        """A route that does not touch the session leaves a rejected cookie alone (Flask's
+        behaviour): logged once, not deleted."""
         client = make_app().test_client()
         client.set_cookie("session", "garbage.cookie.value")
         response = client.get("/healthz")
-        assert "session=;" in response.headers.get("Set-Cookie", "")
+        assert "Set-Cookie" not in response.headers
+        assert len(logs.events("session_cookie_rejected")) == 1
+
+    def test_secret_key_rotation_keeps_sessions(self, make_app, logs) -> None:
+        """SECRET_KEY_FALLBACKS: a cookie signed with a retired key still opens its session;
+        one signed with a key that is no longer listed is rejected (and logged) but not
+        destroyed, so listing the key again brings the session back (Flask's own
+        test_session_secret_key_fallbacks)."""
+        app = make_app(SECRET_KEY="0 key", SECRET_KEY_FALLBACKS=["-1 key"])
+        client = app.test_client()
+        client.get("/context")
+        app.secret_key = "? key"
+        client.get("/healthz")  # rejected: logged, and the cookie left in place
+        assert len(logs.events("session_cookie_rejected")) == 1
+        app.secret_key, app.config["SECRET_KEY_FALLBACKS"] = "+1 key", ["0 key", "-1 key"]
+        assert b'id="visits">2<' in client.get("/context").data
         assert len(logs.events("session_cookie_rejected")) == 1
 
     def test_valid_cookie_logs_nothing(self, make_app, logs) -> None:
@@ -180,7 +196,7 @@ def test_no_secret_in_any_log_line(make_app, logs, capfd) -> None:
     """Authorization, Cookie, the session cookie and the secret key: in no line, any format."""
     secrets = [TOKEN, SECRET_KEY, "cookie-secret-91ab", "basic-pass-77"]
     for log_format in ("json", "console"):
-        app = make_app(METRICS_TOKEN=TOKEN, SECRET_KEY=SECRET_KEY, LOG_FORMAT=log_format,
+        app = make_app(HOOKWATCH_METRICS_TOKEN=TOKEN, SECRET_KEY=SECRET_KEY, LOG_FORMAT=log_format,
                        PROPAGATE_EXCEPTIONS=False)
         client = app.test_client()
         client.get("/context")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from app.metrics import HTTP_METHODS
+from app.hookwatch.metrics import HTTP_METHODS
 
 from .conftest import RawServer, snapshot
 

@@ -1,4 +1,4 @@
-"""The slot pool behind ``runserver --processes`` (app/multiproc.py) and its guards."""
+"""The slot pool behind ``runserver --processes`` (app/hookwatch/multiproc.py) and its guards."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from flask_script_ng.commands import InvalidCommand
 
 from app.devserver import DevServer
-from app.multiproc import ProcessSlots, requested_processes
+from app.hookwatch.multiproc import ProcessSlots, requested_processes
 from tests.servers import REPO, ServerProcess, app_env, free_port, http_get, python
 
 
@@ -60,7 +60,7 @@ class TestProcessSlots:
 
 FORKING_SCRIPT = textwrap.dedent("""
     import os, sys
-    from app import multiproc
+    from app.hookwatch import multiproc
     setup = multiproc.enable(2)
     from prometheus_client import CollectorRegistry, Counter, Gauge
     from prometheus_client.multiprocess import MultiProcessCollector
