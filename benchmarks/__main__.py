@@ -51,7 +51,7 @@ def machine() -> str:
 
 def run_inprocess(names: Sequence[str], log_dir: str, rounds: int = inprocess.ROUNDS,
                   slices: int = inprocess.SLICES, calls: int = inprocess.CALLS,
-                  warmup_calls: int = inprocess.WARMUP_CALLS
+                  warmup_calls: int = inprocess.WARMUP_CALLS, clock: str = "cpu"
                   ) -> tuple[dict[str, Any], list[str]]:
     """The in-process table for ``names``, and the problems of the count check: every
     request counted in each variant's registry, and logged by the variants that log."""
@@ -59,7 +59,7 @@ def run_inprocess(names: Sequence[str], log_dir: str, rounds: int = inprocess.RO
     logs = {name: os.path.join(log_dir, f"{apps.FACTORIES[name]}.log") for name in names}
     variants = {name: apps.build(name, registries[name], logs[name]) for name in names}
     try:
-        cells, sent = inprocess.run(variants, rounds, slices, calls, warmup_calls)
+        cells, sent = inprocess.run(variants, rounds, slices, calls, warmup_calls, clock)
     finally:
         apps.close_logs(*variants.values())
     problems = [problem for name in names
@@ -153,9 +153,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="interleaved passes per round")
     parser.add_argument("--calls", type=int, default=inprocess.CALLS,
                         help="requests per slice")
+    parser.add_argument("--clock", choices=list(inprocess.CLOCKS), default="cpu",
+                        help="time slices by the thread's CPU time (default) or elapsed time")
     parser.add_argument("--loopback-seconds", type=int, default=1)
     parser.add_argument("--loopback-rounds", type=int, default=9)
-    parser.add_argument("--profile-calls", type=int, default=6000)
+    parser.add_argument("--profile-calls", type=int, default=9000)
     parser.add_argument("--no-loopback", action="store_true")
     parser.add_argument("--no-scrape", action="store_true")
     parser.add_argument("--no-profile", action="store_true")
@@ -170,10 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {results['machine']}\n")
 
     with tempfile.TemporaryDirectory(prefix="hookwatch-bench-") as tmp:
-        table, problems = run_inprocess(names, tmp, args.rounds, args.slices, args.calls)
+        table, problems = run_inprocess(names, tmp, args.rounds, args.slices, args.calls,
+                                        clock=args.clock)
     results["inprocess"] = table
+    clock = "the thread's CPU time" if args.clock == "cpu" else "elapsed time"
     method = (f"{args.rounds} rounds × {args.slices} interleaved passes × {args.calls} calls "
-              "per variant and route; medians over rounds, ratios paired by round")
+              f"per variant and route, timed by {clock}; medians over rounds, ratios paired "
+              "by round")
+    results["clock"] = args.clock
     figures = cost_figures(table)
     results["cost_figures"] = figures
     print(f"In-process WSGI ({method}):")

@@ -1,8 +1,8 @@
 r"""What a request's time is made of, by library: N requests of each variant under a
 profiler, the time grouped by the module it was spent in.
 
-``python -m benchmarks.profile`` profiles ``GET /user/ada`` on bare, hookwatch and
-exporter+structlog with pyinstrument (a sampling profiler, where installed: ``make bench``
+``python -m benchmarks.profile`` profiles ``GET /user/ada`` (9,000 requests) on bare,
+hookwatch and exporter+structlog with pyinstrument (a sampling profiler, where installed: ``make bench``
 installs it) or cProfile (``--cprofile``), the variants in alternating slices, and prints
 µs per request in each group, and each variant's difference from bare: where its added
 time goes. Time in C functions (``orjson.dumps``, ``json.dumps``' encoder, a file's
@@ -169,7 +169,7 @@ def _profile(names: Iterable[str], path: str, calls: int, slices: int,
     return profilers
 
 
-def breakdown(calls: int = 6000, slices: int = 12, path: str = "/user/ada",
+def breakdown(calls: int = 9000, slices: int = 30, path: str = "/user/ada",
               names: Iterable[str] = PROFILED, use_pyinstrument: bool | None = None
               ) -> dict[str, Any]:
     """µs per request by group for each variant, under the profiler; ``profiler`` names it."""
@@ -215,7 +215,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=6000, help="requests per variant")
+    parser.add_argument("--calls", type=int, default=9000, help="requests per variant")
     parser.add_argument("--path", default="/user/ada")
     parser.add_argument("--cprofile", action="store_true", help="cProfile, not pyinstrument")
     parser.add_argument("--variant", choices=apps.VARIANTS,

@@ -73,11 +73,12 @@ class TestVariants:
 
 
 class TestInProcess:
-    def test_every_request_is_counted_and_logged(self, tmp_path) -> None:
-        """A tiny run: each variant answers, each instrumented one counts every call in its
-        registry, and the ones that log wrote one request line per call."""
+    @pytest.mark.parametrize("clock", list(inprocess.CLOCKS))
+    def test_every_request_is_counted_and_logged(self, tmp_path, clock) -> None:
+        """A tiny run by either clock: each variant answers, each instrumented one counts
+        every call in its registry, and the ones that log wrote one request line per call."""
         table, problems = run_inprocess(NAMES, str(tmp_path), rounds=2, slices=2, calls=5,
-                                        warmup_calls=3)
+                                        warmup_calls=3, clock=clock)
         assert problems == []
         assert set(table) == {"/", "/user/<name>"}
         for row in table.values():
