@@ -9,6 +9,7 @@ gunicorn executes in the master before any worker imports the app.
 
 import os
 import shutil
+import sys
 import tempfile
 
 # Honour a directory given by the environment (the container uses a tmpfs); otherwise make
@@ -37,9 +38,20 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 def on_starting(server):
-    """Start without an earlier run's metric files: they would be summed in."""
+    """Refuse settings the app would refuse, then start without an earlier run's metric files
+    (they would be summed in)."""
+    from app.config import ConfigError, check_config, load_config
     from app.hookwatch.multiproc import remove_metric_files
 
+    # Checked here, in the master before any worker boots: in the workers the same refusal
+    # is a traceback per worker, then "Worker failed to boot". The configuration name is the
+    # one wsgi.py picks.
+    try:
+        check_config(load_config(os.environ.get("HOOKWATCH_CONFIG") or "production"))
+    except ConfigError as error:
+        server.log.error("%s", error)
+        on_exit(server)  # gunicorn will not call it: the arbiter has not started
+        sys.exit(2)  # as manage.py does for a refused setting
     remove_metric_files(_multiproc_dir)
 
 

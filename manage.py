@@ -1,12 +1,14 @@
 #!/usr/bin/env python
 """Manage hookwatch with Flask-Script-NG: ``python manage.py runserver|shell|routes|traffic``.
 
-``python manage.py -?`` lists the commands; ``python manage.py COMMAND -?`` explains one.
+``python manage.py -h`` (or ``-?``) lists the commands; ``python manage.py COMMAND -?``
+explains one.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any, Sequence
 
 from flask import current_app, g
 from flask_script_ng import Manager, Shell
@@ -18,7 +20,30 @@ from app.config import ConfigError
 from app.devserver import DevServer
 from app.traffic.command import Traffic
 
-__all__ = ["build_manager", "main", "make_shell_context", "routes"]
+__all__ = ["HookwatchManager", "build_manager", "main", "make_shell_context", "routes"]
+
+
+class HookwatchManager(Manager):
+    """Flask-Script-NG's manager, with plainer answers to a bare or mistyped command line."""
+
+    # -h asks for help as in most tools (runserver keeps -h for its host: see DevServer).
+    help_args = ("-?", "-h", "--help")
+
+    def handle(self, prog: str, args: Sequence[str] | None = None) -> Any:
+        """Run the command line. Without a command, print the command list (Flask-Script-NG
+        says "too few arguments"); name unknown arguments (it says "too many arguments")."""
+        # Parsed once here and again by Manager.handle, which has no hook before its errors.
+        args = list(args or [])
+        self.set_defaults()
+        parser = self.create_parser(prog)
+        namespace, unknown = parser.parse_known_args(args)
+        func_stack = getattr(namespace, "func_stack", None)
+        if not func_stack:
+            parser.print_help()
+            parser.exit(2)
+        if unknown and not getattr(func_stack[-1], "capture_all_args", False):
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return super().handle(prog, args)
 
 
 def make_shell_context() -> dict[str, object]:
@@ -45,7 +70,8 @@ def routes() -> None:
 
 def build_manager() -> Manager:
     """A fresh manager: Flask-Script keeps the app it built, so tests take a new one each."""
-    manager = Manager(create_app, usage="Run and inspect the hookwatch app.")
+    # A description, not a usage: argparse then writes the usage line from the options.
+    manager = HookwatchManager(create_app, description="Run and inspect the hookwatch app.")
     manager.add_option(
         "-c", "--config", dest="config_name", required=False,
         help="configuration: development, testing or production (default: "

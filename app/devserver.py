@@ -18,7 +18,7 @@ import sys
 from typing import Any
 
 from flask import Flask
-from flask_script_ng import Server
+from flask_script_ng import Option, Server
 from flask_script_ng.commands import InvalidCommand
 from prometheus_client import values
 from werkzeug.serving import ForkingWSGIServer, WSGIRequestHandler
@@ -35,6 +35,18 @@ DEBUGGER_WARNING = (
 )
 
 
+# Help for the classic options Flask-Script-NG leaves without any (argparse expands %(default)s).
+OPTION_HELP = {
+    "host": "the address to listen on; 0.0.0.0 for every interface (default: %(default)s)",
+    "port": "the port to listen on, 0 to pick a free one (default: %(default)s)",
+    "threaded": "serve requests in parallel, one thread each (default: one at a time)",
+    "processes": "above 1: serve requests in parallel, one forked process each, at most"
+                 " PROCESSES at once; not with --threaded, -d or -r (default: 1, no forking)",
+    "passthrough_errors": "let errors that escape the app stop the server instead of being"
+                          " caught, so that a debugger such as pdb can take over",
+}
+
+
 class QuietRequestHandler(WSGIRequestHandler):
     """Werkzeug's handler without its access line; errors are still logged."""
 
@@ -45,13 +57,28 @@ class QuietRequestHandler(WSGIRequestHandler):
 class DevServer(Server):
     """Runs the Flask development server (``app.run``); defaults to 127.0.0.1:5000."""
 
+    # -h is the host here, as in classic Flask-Script: help is only -? and --help.
+    help_args = ("-?", "--help")
+
     def __init__(self, **options: Any) -> None:
         options.setdefault("request_handler", QuietRequestHandler)
         super().__init__(**options)
 
+    def get_options(self) -> tuple[Option, ...]:
+        """Flask-Script-NG's options, each with a help text."""
+        options = super().get_options()
+        return tuple(Option(*option.args, **{"help": OPTION_HELP.get(option.kwargs["dest"]),
+                                             **option.kwargs}) for option in options)
+
     def __call__(self, app: Flask, host: str, port: int, use_debugger: bool | None,
                  use_reloader: bool | None, threaded: bool, processes: int,
                  passthrough_errors: bool, ssl_crt: str | None, ssl_key: str | None) -> None:
+        # Refused here, not left to the server: getaddrinfo takes port 99999 modulo 65536
+        # (a server on 34463), and Werkzeug runs one process for any --processes below 2.
+        if not 0 <= port <= 65535:
+            raise InvalidCommand(f"--port must be 0 to 65535 (0 picks a free port), got {port}")
+        if processes < 1:
+            raise InvalidCommand(f"--processes must be 1 or more, got {processes}")
         if use_debugger and app.config.get("NAME") == "production":
             raise InvalidCommand("the production configuration refuses the Werkzeug debugger (-d)")
         if use_debugger and not is_loopback(host):

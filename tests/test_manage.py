@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask_script_ng.commands import InvalidCommand
 
+from app.devserver import DevServer
 from manage import build_manager
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +24,49 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_command(*args: str) -> None:
     build_manager().handle("manage.py", list(args))
+
+
+class TestCommandLine:
+    @pytest.mark.parametrize("args", [["-h"], ["-?"], ["--help"], ["-c", "testing", "-h"]])
+    def test_help_lists_the_commands(self, capsys, args: list[str]) -> None:
+        """-h (like -? and --help) prints a usage line built from the options and the commands."""
+        with pytest.raises(SystemExit) as exit_info:
+            run_command(*args)
+        assert exit_info.value.code == 0
+        out = capsys.readouterr().out
+        assert out.startswith("usage: manage.py [-c CONFIG_NAME] [-?] {runserver,shell,routes,")
+        assert "Run and inspect the hookwatch app." in out and "-?, -h, --help" in out
+
+    @pytest.mark.parametrize("args", [[], ["-c", "testing"]])
+    def test_no_command_lists_the_commands(self, capsys, args: list[str]) -> None:
+        """Without a command: the same help, not "too few arguments"; exit 2, nothing ran."""
+        with pytest.raises(SystemExit) as exit_info:
+            run_command(*args)
+        assert exit_info.value.code == 2
+        captured = capsys.readouterr()
+        assert captured.out.startswith("usage: manage.py ") and "traffic" in captured.out
+        assert captured.err == ""
+
+    def test_unknown_arguments_are_named(self, capsys) -> None:
+        """An argument no command takes is named (Flask-Script-NG said "too many arguments")."""
+        with pytest.raises(SystemExit) as exit_info:
+            run_command("traffic", "-d", "5")
+        assert exit_info.value.code == 2
+        assert "manage.py: error: unrecognized arguments: -d 5" in capsys.readouterr().err
+
+    def test_h_is_help_for_the_other_commands(self, capsys) -> None:
+        """traffic -h is its help; runserver -h stays the host (test_options_reach_the_server)."""
+        with pytest.raises(SystemExit) as exit_info:
+            run_command("traffic", "-h")
+        assert exit_info.value.code == 0
+        assert capsys.readouterr().out.startswith("usage: manage.py traffic [-?]")
+
+    def test_help_as_a_real_process(self) -> None:
+        """python manage.py -h: the help on stdout, exit 0."""
+        result = subprocess.run([sys.executable, "manage.py", "-h"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("usage: manage.py ") and result.stderr == ""
 
 
 class TestRunserverOptions:
@@ -36,6 +81,16 @@ class TestRunserverOptions:
                        "-D, --no-debug", "-r, --reload", "-R, --no-reload",
                        "--ssl-crt SSL_CRT", "--ssl-key SSL_KEY", "-?, --help"):
             assert option in help_text
+
+    def test_every_option_says_what_it_does(self, capsys) -> None:
+        """No runserver option is listed without a help text; defaults are filled in."""
+        parser = DevServer().create_parser("runserver")
+        assert [action.option_strings for action in parser._actions if not action.help] == []
+        with pytest.raises(SystemExit):
+            run_command("runserver", "-?")
+        help_text = " ".join(capsys.readouterr().out.split())
+        assert "-p PORT, --port PORT the port to listen on, 0 to pick a free one (default: 5000)" \
+            in help_text
 
     @pytest.fixture
     def runs(self, monkeypatch) -> list[dict[str, Any]]:
@@ -62,6 +117,28 @@ class TestRunserverOptions:
         assert call["use_debugger"] is True and call["use_reloader"] is False
         assert call["ssl_context"] == ("c.pem", "k.pem")
 
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [(["-p", "99999"], "--port must be 0 to 65535 (0 picks a free port), got 99999"),
+         (["-p", "65536"], "got 65536"),
+         (["-p", "-1"], "got -1"),
+         (["--processes", "0"], "--processes must be 1 or more, got 0"),
+         (["--processes", "-2"], "got -2")],
+    )
+    def test_out_of_range_values_are_refused(self, runs, args: list[str], message: str) -> None:
+        """A port outside 0-65535 or fewer than one process is refused before serving."""
+        with pytest.raises(InvalidCommand) as refusal:
+            run_command("-c", "testing", "runserver", *args)
+        assert message in str(refusal.value)
+        assert runs == []
+
+    def test_edge_values_are_served(self, runs) -> None:
+        """Port 0 (a free one), port 65535 and one process are valid."""
+        for args in (["-p", "0"], ["-p", "65535"], ["--processes", "1"]):
+            run_command("-c", "testing", "runserver", *args)
+        served = [(call["port"], call["processes"]) for call in runs]
+        assert served == [(0, 1), (65535, 1), (5000, 1)]
+
     def test_debugger_on_public_host_warns(self, runs, capsys) -> None:
         """-d with a non-loopback host prints that the debugger allows code execution."""
         run_command("-c", "testing", "runserver", "-d", "-R", "-h", "0.0.0.0")
@@ -72,8 +149,6 @@ class TestRunserverOptions:
     def test_production_refuses_the_debugger(self, runs, monkeypatch, capsys) -> None:
         """The production configuration will not run with -d."""
         monkeypatch.setenv("SECRET_KEY", "k")
-        from flask_script_ng.commands import InvalidCommand
-
         with pytest.raises(InvalidCommand, match="refuses the Werkzeug debugger"):
             run_command("-c", "production", "runserver", "-d")
         assert runs == []
@@ -155,10 +230,13 @@ class TestRefusals:
     @pytest.mark.parametrize(
         ("args", "message"),
         [(["-c", "production", "routes"], "needs SECRET_KEY"),
-         (["-c", "nonsense", "routes"], "unknown configuration 'nonsense'")],
+         (["-c", "nonsense", "routes"], "unknown configuration 'nonsense'"),
+         (["-c", "testing", "runserver", "-p", "99999"], "--port must be 0 to 65535"),
+         (["-c", "testing", "runserver", "--processes", "0"], "--processes must be 1 or more")],
     )
     def test_refused_settings_are_one_line(self, args: list[str], message: str) -> None:
-        """A configuration the app refuses ends the command with one line and status 2."""
+        """A configuration or option value the app refuses ends the command with one line and
+        status 2."""
         env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
         result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
                                 capture_output=True, text=True, timeout=60, check=False)

@@ -8,9 +8,12 @@ options or the target are refused.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
-from typing import Any, Sequence, TextIO
+import threading
+from typing import Any, Iterator, Sequence, TextIO
 
 from flask_script_ng import Command, Option
 from rich.console import Console
@@ -55,7 +58,8 @@ OPTIONS = (
            help="the running app (default: http://127.0.0.1:5000)"),
     Option("-n", "--count", type=_positive(int), default=None,
            help="stop after this many requests"),
-    Option("-d", "--duration", type=_positive(float), default=None,
+    # -t (time), not -d: in `manage.py runserver` -d turns the debugger on.
+    Option("-t", "--duration", type=_positive(float), default=None,
            help=f"stop after this many seconds (default: {DEFAULT_DURATION:g} when no --count)"),
     Option("-r", "--rate", type=_rate, default=10.0,
            help="requests per second over all threads; 0 for no limit (default: 10)"),
@@ -155,7 +159,7 @@ def _watch(runner: Runner, summary: Summary, err: Console, quiet: bool) -> bool:
                         statuses=summary.status_text())
 
     interrupted = False
-    with progress:
+    with progress, _ctrl_c_interrupts():
         runner.start()
         try:
             while not runner.wait(0.1):
@@ -168,6 +172,24 @@ def _watch(runner: Runner, summary: Summary, err: Console, quiet: bool) -> bool:
         if not interrupted and not runner.down:
             progress.update(task, completed=total)
     return interrupted
+
+
+@contextlib.contextmanager
+def _ctrl_c_interrupts() -> Iterator[None]:
+    """Make Ctrl-C raise KeyboardInterrupt for the run, whatever SIGINT was set to before.
+
+    Python installs its KeyboardInterrupt handler only when SIGINT is not ignored at start;
+    it is ignored for ``cmd &`` run by a non-interactive shell (``make test &``, a script)
+    and by some CI runners, and ``kill -INT`` would then not stop the run at all.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (and only it gets signals)
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _print_summary(out: Console, summary: Summary, facts: dict[str, Any]) -> None:

@@ -38,6 +38,18 @@ def logged_paths(logs: LogCapture) -> list[str]:
     return [line["path"] for line in logs.requests]
 
 
+def start_with_sigint(handler: str, script: str, *args: str) -> subprocess.Popen[str]:
+    """``python SCRIPT ARGS`` with SIGINT set to ``signal.<handler>`` when the script starts,
+    not to whatever this test process inherited (pytest itself may run with SIGINT ignored)."""
+    launcher = ("import runpy, signal, sys; "
+                "signal.signal(signal.SIGINT, getattr(signal, sys.argv.pop(1))); "
+                "sys.argv.pop(0); runpy.run_path(sys.argv[0], run_name='__main__')")
+    return subprocess.Popen(
+        [sys.executable, "-c", launcher, handler, script, *args],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
 def closed_port() -> int:
     """A port on 127.0.0.1 that nothing listens on."""
     with socket.socket() as sock:
@@ -97,19 +109,35 @@ class TestAgainstARealServer:
         assert summary.total == 40
         assert recorded(live_server)[("/", 200)] == summary.total
 
-    def test_ctrl_c_stops_cleanly_with_a_summary(self, live_server, logs):
-        """SIGINT ends a long run within a moment; the summary is still printed, exit 0."""
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "traffic", "--base-url", live_server.url,
-             "--duration", "60", "--rate", "50", "--json", "--quiet"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    def test_t_is_the_short_duration_option(self, live_server, traffic):
+        """-t bounds the run in seconds; -d, runserver's debugger flag, is no traffic option."""
+        done = traffic("--base-url", live_server.url, "-t", "0.5", "--rate", "20", "--json",
+                       "--quiet")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["requests"] == 10  # due at 0, 0.05, ..., 0.45 s
+        refused = traffic("--base-url", live_server.url, "-d", "0.5", "--quiet")
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert sum(recorded(live_server).values()) == 10  # the refused run sent nothing
+
+    @pytest.mark.parametrize("sigint", ["default_int_handler", "SIG_IGN"])
+    def test_ctrl_c_stops_cleanly_with_a_summary(self, live_server, logs, sigint):
+        """SIGINT ends a long run within a moment; the summary is still printed, exit 0.
+        Also when SIGINT was ignored at start (``make test &``, some CI runners)."""
+        process = start_with_sigint(
+            sigint, "manage.py", "traffic", "--base-url", live_server.url,
+            "--duration", "60", "--rate", "50", "--json", "--quiet",
         )
-        deadline = time.monotonic() + 15
-        while not logged_paths(logs) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=10)
+        try:
+            deadline = time.monotonic() + 15
+            while not logged_paths(logs) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=10)
+        finally:
+            if process.poll() is None:  # never leave a run sending traffic behind
+                process.kill()
+                process.communicate()
         assert process.returncode == 0, stderr
         assert "Traceback" not in stderr
         summary = json.loads(stdout)
