@@ -157,24 +157,40 @@ class TestDoc:
 
 
 class TestProfile:
-    def test_time_is_grouped_by_library(self) -> None:
-        """A tiny run under cProfile: each variant's time lands in its libraries' groups."""
-        result = profile.breakdown(calls=20, slices=2, use_pyinstrument=False)
+    @pytest.mark.parametrize("use_pyinstrument", [False, True])
+    def test_time_is_grouped_by_library(self, use_pyinstrument) -> None:
+        """A tiny run: each variant's time lands in its libraries' groups, and the table
+        gives each instrumented variant's difference from bare."""
+        if use_pyinstrument:
+            pytest.importorskip("pyinstrument")
+        result = profile.breakdown(calls=40, slices=4, use_pyinstrument=use_pyinstrument)
         groups = result["groups"]
         assert list(groups) == ["bare", "hookwatch", apps.DIY]
+        assert list(result["added"]) == ["hookwatch", apps.DIY]
         assert groups["bare"].get("structlog", 0) == 0
-        assert groups[apps.DIY]["structlog"] > 0
         assert groups[apps.DIY]["prometheus_flask_exporter"] > 0
-        assert any(group.startswith("hookwatch") and seconds > 0
-                   for group, seconds in groups["hookwatch"].items())
+        assert groups["hookwatch"]["hookwatch"] > 0
+        assert result["requests"] == 40
         table = profile.markdown(result)
-        assert "**total**" in table and "hookwatch − bare" in table
+        assert "**sum**" in table and "hookwatch − bare" in table
+
+    def test_functions_added_to_bare(self) -> None:
+        """cProfile's statistics name the functions each variant adds: hookwatch's own, and
+        the exporter's hook, with the calls per request."""
+        result = profile.breakdown(calls=20, slices=2)
+        hookwatch = result["functions"]["hookwatch"]
+        assert any(row["function"].startswith("app/hookwatch/") for row in hookwatch)
+        assert any("prometheus_flask_exporter" in row["function"]
+                   for row in result["functions"][apps.DIY])
+        assert "| function (own time) |" in profile.functions_markdown(hookwatch)
 
     def test_group_of(self) -> None:
         assert profile.group_of("/venv/lib/python3.11/site-packages/flask/app.py") == (
             "flask, werkzeug")
         assert profile.group_of("/repo/app/hookwatch/extension.py") == "hookwatch"
         assert profile.group_of("/repo/app/main/views.py") == "the app's views and templates"
+        assert profile.group_of("/repo/benchmarks/apps.py") == (
+            "exporter+structlog's access-line hooks")
         assert profile.group_of("/usr/lib/python3.11/json/encoder.py") == profile.OTHER
         assert profile.group_of("~") is None  # a C function: its caller's group
 
