@@ -221,12 +221,21 @@ def main(argv: list[str] | None = None) -> int:
                                       names=[n for n in profile.PROFILED if n in names])
         results["profile"] = breakdown
         heading = (f"{breakdown['profiler']}, `GET {breakdown['path']}`, "
-                   f"{breakdown['requests']} requests per variant in alternating slices; µs "
-                   "per request under the profiler, by the module the time was spent in")
+                   f"{breakdown['requests']} requests per variant in {breakdown['slices']} "
+                   "alternating slices; µs per request under the profiler by the module the "
+                   "time was spent in, medians over slices")
         print(f"Where the time goes ({heading}):")
         print(profile.markdown(breakdown), "\n")
         sections += ["", f"**Where the time goes** ({heading})", "",
                      profile.markdown(breakdown)]
+        for name, rows in breakdown["functions"].items():
+            print(f"The functions {name} spends the most time in more than bare "
+                  "(cProfile, per request):")
+            print(profile.functions_markdown(rows), "\n")
+        if "hookwatch" in breakdown["functions"]:
+            sections += ["", "**The functions hookwatch spends the most time in more than "
+                         "bare** (the same profile; own time, per request)", "",
+                         profile.functions_markdown(breakdown["functions"]["hookwatch"][:10])]
 
     results["problems"] = problems
     if not args.no_write:
