@@ -47,8 +47,8 @@ def plot(inprocess: dict[str, Any], path: Path, machine: str, target: float) -> 
     left.set_xticks(range(len(routes)), [f"GET {route}" for route in routes])
     left.set_ylabel("µs per request (median over rounds, min–max)")
     left.set_title("In-process WSGI", fontsize=10)
-    left.legend(loc="lower right", fontsize=8)
-    left.margins(y=0.2)
+    left.legend(loc="upper center", ncols=len(names), fontsize=8)
+    left.set_ylim(0, max(inprocess[r][n]["max_us"] for r in routes for n in names) * 1.25)
     right.axhline(target, color="#1f77b4", linestyle="--", linewidth=1)
     right.annotate(f"hookwatch's target ≤ {target:.2f}×", (-0.45, target), xytext=(0, 3),
                    textcoords="offset points", fontsize=8, color="#1f77b4")
