@@ -208,3 +208,17 @@ class TestFlaskSemantics:
         app.before_request(lambda: seen.append(g.request_id))
         response = app.test_client().get("/")
         assert seen == [response.headers["X-Request-ID"]]
+
+
+class TestWithoutLoggingConfigured:
+    def test_a_failed_request_shows_a_plain_traceback_without_locals(self, capsys) -> None:
+        """With structlog left unconfigured (its default renderer prints rich tracebacks
+        with frame locals), the request_failed line still carries the plain traceback, and
+        no request header reaches the output."""
+        structlog.reset_defaults()
+        app = plain_app()
+        app.test_client().get("/boom", headers={"Cookie": "session=very-secret-cookie"})
+        out = capsys.readouterr().out
+        assert "request_failed" in out and "RuntimeError: boom" in out
+        assert "Traceback (most recent call last)" in out
+        assert "very-secret-cookie" not in out and "locals" not in out.lower()

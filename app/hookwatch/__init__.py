@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from .endpoints import metrics_blueprint
 from .hooks import RequestLifecycle
-from .logs import configure_logging, get_logger
+from .logs import configure_logging, failure_fields, get_logger
 from .metrics import DURATION_BUCKETS, Metrics
 from .warmup import Warmup
 
@@ -89,7 +89,7 @@ def _warmup(metrics: Metrics) -> Warmup:
         get_logger().info("app_warmup_finished", duration_ms=round(seconds * 1000, 3))
 
     def failed(error: BaseException) -> None:
-        get_logger().error("app_warmup_failed", error_type=type(error).__name__, exc_info=error)
+        get_logger().error("app_warmup_failed", **failure_fields(error))
 
     warmup = Warmup(on_finished=finished, on_failed=failed)
     warmup.register(metrics.precreate)

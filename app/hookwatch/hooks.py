@@ -43,7 +43,7 @@ from flask import (
 )
 from werkzeug.exceptions import ServiceUnavailable
 
-from .logs import REQUEST_ENVIRON_KEY, FailureReporter, current_request
+from .logs import REQUEST_ENVIRON_KEY, FailureReporter, current_request, failure_fields
 from .metrics import Metrics, method_label
 from .request_id import accept_request_id, new_request_id, parse_traceparent
 from .warmup import Warmup
@@ -295,8 +295,7 @@ class RequestLifecycle:
             fields["trace_id"] = state.trace_id
         status = state.status or 500
         if error is not None:
-            self.log.error("request_failed", error_type=type(error).__name__,
-                           exc_info=error, **fields)
+            self.log.error("request_failed", **failure_fields(error), **fields)
         elif status >= 500:
             self.log.error("request_finished", **fields)
         elif status >= 400:
@@ -316,7 +315,7 @@ class RequestLifecycle:
         if state.trace_id is not None:
             fields["trace_id"] = state.trace_id
         event = "response_stream_failed" if state.recorded else "request_context_failed"
-        self.log.error(event, error_type=type(error).__name__, exc_info=error, **fields)
+        self.log.error(event, **failure_fields(error), **fields)
 
     def _unseen(self, environ: dict[str, Any]) -> RequestState:
         """A state for a request that failed before ``before_request`` ran (its context

@@ -16,6 +16,7 @@ import logging
 import re
 import sys
 import threading
+import traceback
 from contextvars import ContextVar
 from typing import Any, Callable, TextIO
 
@@ -32,6 +33,7 @@ __all__ = [
     "configure_logging",
     "current_request",
     "escape_control_characters",
+    "failure_fields",
     "get_logger",
     "json_dumps",
     "omit_reported_traceback",
@@ -95,10 +97,11 @@ def escape_control_characters(_logger: Any, _name: str, event_dict: Any) -> Any:
     In console output a crafted value (a path with ``%0a``, a header with ESC) could otherwise
     end the line and forge the next one, or take over the terminal. Only in the message
     itself are colour codes dropped instead: werkzeug's banner is full of them; a value such
-    as a path keeps them, escaped, so it is logged as it was sent.
+    as a path keeps them, escaped, so it is logged as it was sent. A formatted traceback
+    (``exception``) keeps its lines.
     """
     for key, value in event_dict.items():
-        if isinstance(value, str) and _CONTROL.search(value):
+        if key != "exception" and isinstance(value, str) and _CONTROL.search(value):
             if key == "event":
                 value = _COLOUR.sub("", value)
             event_dict[key] = _CONTROL.sub(_escape, value)
@@ -107,6 +110,17 @@ def escape_control_characters(_logger: Any, _name: str, event_dict: Any) -> Any:
 
 def _escape(match: re.Match[str]) -> str:
     return repr(match.group())[1:-1]
+
+
+def failure_fields(error: BaseException) -> dict[str, str]:
+    """An exception as log fields: its type and its plain traceback, as text.
+
+    Formatted here rather than passed as ``exc_info``, so the line never depends on the
+    renderer the app configured: structlog's default one prints rich tracebacks with every
+    frame's local variables, the WSGI environ with its cookies among them.
+    """
+    return {"error_type": type(error).__name__,
+            "exception": "".join(traceback.format_exception(error)).rstrip("\n")}
 
 
 def json_dumps(event_dict: Any, default: Callable[[Any], Any] | None = None, **_: Any) -> str:

@@ -1,13 +1,14 @@
-"""Multiprocess metrics for ``runserver --processes N``, in a directory that stays bounded.
+"""Multiprocess metrics in a directory that stays bounded, for ``runserver --processes N``
+and for gunicorn (:mod:`.gunicorn`).
 
-Werkzeug's forking server starts a new child for every request. prometheus-client's
-multiprocess mode names each process's files after ``os.getpid()``, so a fork per request
-would leave one file set per request behind, and every scrape would read them all.
+prometheus-client's multiprocess mode names each process's files after ``os.getpid()``.
+Werkzeug's forking server starts a new child for every request, and gunicorn replaces
+workers (``--max-requests``, timeouts, restarts): pid-named files would pile up, one set
+per process that ever ran, and every scrape would read them all.
 
-Instead, the serving process owns a pool of ``N`` *slots* (``N`` = ``--processes``, which
-is also Werkzeug's limit on live children). Before each fork it lends a free slot to the
-child; the child's values live in files named after the slot (``counter_slot2.db``), not
-its pid. A slot goes back to the pool only once its child has been reaped, so two live
+Instead, the serving process (the dev server, or gunicorn's master) owns a pool of
+*slots*. Before each fork it lends a free slot to the child; the child's values live in
+files named after the slot (``counter_slot2.db``), not its pid. A slot goes back to the pool only once its child has been reaped, so two live
 processes never write the same file. The next child in that slot opens the same files and
 keeps adding to the totals already there, which is exactly what counters and histograms
 need. The slot's ``live*`` gauge files (in-flight requests, readiness) belong to the one
@@ -92,6 +93,15 @@ class ProcessSlots:
         self._pending = self._free.pop()
         return self._pending
 
+    def grow(self) -> None:
+        """Add one slot to the pool (gunicorn can be told to run more workers)."""
+        self._free.append(f"slot{self.size}")
+        self.size += 1
+
+    def give_back(self, slot: str) -> None:
+        """Return ``slot`` to the pool: the child it was lent to has been reaped."""
+        self._free.append(slot)
+
     def bind(self, pid: int | None) -> None:
         """Record the pid that got the slot just lent, or take it back if the fork failed."""
         slot, self._pending = self._pending, None
@@ -106,7 +116,7 @@ class ProcessSlots:
         """Return the slot of a reaped child to the pool; returns that slot, if it had one."""
         slot = self._by_pid.pop(pid, None)
         if slot is not None:
-            self._free.append(slot)
+            self.give_back(slot)
         return slot
 
 
@@ -163,7 +173,7 @@ def enable(processes: int) -> MultiprocessSetup:
     """
     global _current
     given = os.environ.get(ENV_DIR)
-    directory = given or tempfile.mkdtemp(prefix="hookwatch-runserver-")
+    directory = given or tempfile.mkdtemp(prefix="hookwatch-metrics-")
     os.makedirs(directory, exist_ok=True)
     remove_metric_files(directory)
     os.environ[ENV_DIR] = directory
