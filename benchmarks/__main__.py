@@ -208,8 +208,8 @@ def main(argv: list[str] | None = None) -> int:
 
         results["scrape"], scrape_problems = scrape.run()
         problems += scrape_problems
-        heading = ("`GET /metrics`, whole WSGI request; 20 routes × 3 methods × 5 statuses "
-                   "served first")
+        heading = ("`GET /metrics`, whole WSGI request, the thread's CPU time; 20 routes × "
+                   "3 methods × 5 statuses served first")
         print(f"Scrape ({heading}):")
         print(scrape_markdown(results["scrape"]), "\n")
         sections += ["", f"**Scrape** ({heading})", "", scrape_markdown(results["scrape"])]
