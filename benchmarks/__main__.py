@@ -46,7 +46,8 @@ def machine() -> str:
                        if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}"
+    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+            f"{platform.system()}")
 
 
 def run_inprocess(names: Sequence[str], log_dir: str, rounds: int = inprocess.ROUNDS,
@@ -235,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         if "hookwatch" in breakdown["functions"]:
             sections += ["", "**The functions hookwatch spends the most time in more than "
                          "bare** (the same profile; own time, per request)", "",
-                         profile.functions_markdown(breakdown["functions"]["hookwatch"][:10])]
+                         profile.functions_markdown(breakdown["functions"]["hookwatch"][:8])]
 
     results["problems"] = problems
     if not args.no_write:

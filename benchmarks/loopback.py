@@ -185,7 +185,8 @@ def run(names: list[str], seconds: int = 1, rounds: int = 9, connections: int = 
     ``warmup`` adds one unrecorded second of load per variant and route first."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (Debian package 'wrk')")
-    runs: dict[tuple[str, str], list[Run]] = {(n, label): [] for n in names for label, _, _ in ROUTES}
+    runs: dict[tuple[str, str], list[Run]] = {
+        (n, label): [] for n in names for label, _, _ in ROUTES}
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="hookwatch-loopback-") as workdir:
         servers = {name: _start(name, workdir) for name in names}

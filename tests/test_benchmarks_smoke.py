@@ -11,7 +11,8 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from benchmarks import apps, inprocess, loopback, profile, scrape
-from benchmarks.__main__ import START, END, cost_figures, inprocess_markdown, run_inprocess, update_doc
+from benchmarks.__main__ import (END, START, cost_figures, inprocess_markdown, run_inprocess,
+                                 update_doc)
 NAMES = list(apps.VARIANTS)
 
 
