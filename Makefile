@@ -29,8 +29,11 @@ clean:
 	rm -rf $(VENV) .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-# Side-by-side overhead, loopback and scrape benchmarks (a few minutes); see docs/performance.md.
+# Side by side with bare Flask, the exporter and exporter+structlog: in-process, loopback,
+# scrape and profile (a few minutes); see docs/performance.md. BENCH_ARGS passes options
+# (make bench BENCH_ARGS="--no-loopback").
+BENCH_ARGS ?=
 .PHONY: bench
 bench: $(STAMP) requirements-bench.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -1,15 +1,19 @@
 """In-process WSGI benchmark: microseconds per request for each variant, side by side.
 
-Each repeat times a short batch of calls per variant and route, the variants one after
-another; their order rotates from one repeat to the next. Reported: the median over repeats,
-the min and max, and the ratio to the bare app as the median of each repeat's own ratio
-(:func:`paired_ratio`), with the added µs it gives at bare's median.
+The machine's speed drifts (by 20% within minutes on a shared VM; two CPU speeds 1.8 times
+apart for stretches of tens of milliseconds to seconds on some), so no variant gets a long
+run of its own. A *round* is ``slices`` passes; each pass runs a *slice* of ``calls``
+requests of every variant on every route, the variants in an order that rotates from one
+pass to the next. A variant's time in a round is its µs per request over all of the
+round's slices. Each round gives its own ratio to bare (and added µs, and hookwatch's
+added time over the do-it-yourself combination's), and the tables report the **median over
+rounds** of those per-round figures: a stretch of slower speed lands on every variant of the
+passes it falls in, and moves at most the rounds it falls in, not the median.
 
-Why paired: this VM's CPU switches between two speeds, the slower about 1.8 times the faster,
-for a few hundred milliseconds to seconds at a time (a plain Python loop timed back to back
-shows it). Batches of a few milliseconds, one variant right after another, mostly see the
-same speed, so each repeat's ratio holds where the medians of whole runs swing by tens of
-percent.
+The clock is by default the benchmark thread's CPU time (``time.thread_time``: user and
+system time, the log file's ``write`` calls included), so time the thread spends waiting
+while other processes run on a shared machine's cores is not counted; ``clock="wall"``
+times with ``time.perf_counter`` instead. On an idle machine the two agree.
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ from typing import Any, Callable, Iterable
 from werkzeug.test import EnvironBuilder
 
 __all__ = [
-    "CALLS", "REPEATS", "REQUEST_LINE", "ROUTES", "WARMUP_CALLS", "Cell", "added_us", "call",
-    "count_request_lines", "count_requests", "make_environ", "miscounted", "paired_ratio",
-    "request_series", "run", "summarise", "unlogged",
+    "CALLS", "CLOCKS", "REQUEST_LINE", "ROUNDS", "ROUTES", "SLICES", "WARMUP_CALLS", "Cell",
+    "added_ratio", "call", "count_request_lines", "count_requests", "make_environ",
+    "miscounted", "per_round", "run", "summarise", "unlogged",
 ]
 
 # (label in the table, URL path, route rule as hookwatch labels it)
@@ -35,46 +39,62 @@ REQUEST_LINE = '"event": ?"request_finished"'
 HEADERS = {"User-Agent": "hookwatch-benchmark/1.0", "Accept": "text/html"}
 # Calls of each app and route before timing: the warm-up run, templates compiled, series made.
 WARMUP_CALLS = 200
-# Default batch size and count: batches of about 10 ms (see the module's docstring).
-CALLS, REPEATS = 50, 201
+# Defaults: 9 rounds of 8 passes of 250-call slices (a slice is about 40-100 ms here).
+ROUNDS, SLICES, CALLS = 9, 8, 250
+# The clocks a slice can be timed with: the thread's CPU time, or elapsed time.
+CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.thread_time, "wall": time.perf_counter}
 
 
 @dataclass
 class Cell:
-    """One variant on one route: seconds per request, one value per repeat."""
+    """One variant on one route: seconds per request, one value per round."""
 
-    samples: list[float] = field(default_factory=list)
+    rounds: list[float] = field(default_factory=list)
 
     @property
     def median_us(self) -> float:
-        return statistics.median(self.samples) * 1e6
+        return statistics.median(self.rounds) * 1e6
 
     @property
     def min_us(self) -> float:
-        return min(self.samples) * 1e6
+        return min(self.rounds) * 1e6
 
     @property
     def max_us(self) -> float:
-        return max(self.samples) * 1e6
+        return max(self.rounds) * 1e6
 
 
-def paired_ratio(samples: list[float], base_samples: list[float]) -> float:
-    """The median over repeats of each batch's time over the base's batch in the same repeat."""
-    return statistics.median(sample / base
-                             for sample, base in zip(samples, base_samples, strict=True))
+def per_round(samples: list[float], base: list[float],
+              figure: Callable[[float, float], float]) -> list[float]:
+    """``figure(sample, base)`` for each round, the rounds paired in order."""
+    return [figure(sample, base_sample) for sample, base_sample in zip(samples, base, strict=True)]
 
 
-def added_us(cells: dict[tuple[str, str], Cell], name: str, route: str,
-             base: str = "bare") -> float:
-    """µs per request that variant ``name`` adds to ``base`` on ``route``: their paired
-    ratio, applied to the base's median."""
-    base_cell = cells[base, route]
-    return (paired_ratio(cells[name, route].samples, base_cell.samples) - 1) * base_cell.median_us
+def ratio(samples: list[float], base: list[float]) -> float:
+    """The median over rounds of each round's time over the base's in the same round."""
+    return statistics.median(per_round(samples, base, lambda s, b: s / b))
 
 
-def make_environ(path: str) -> dict[str, Any]:
+def added_us(samples: list[float], base: list[float]) -> float:
+    """The median over rounds of each round's µs per request over the base's."""
+    return statistics.median(per_round(samples, base, lambda s, b: (s - b) * 1e6))
+
+
+def added_ratio(samples: list[float], other: list[float], base: list[float]) -> float:
+    """The median over rounds of each round's time added to the base by ``samples`` over the
+    time added by ``other`` in the same round (infinite in a round where ``other`` added
+    none)."""
+    def one(sample: float, other_sample: float, base_sample: float) -> float:
+        added_other = other_sample - base_sample
+        return (sample - base_sample) / added_other if added_other > 0 else float("inf")
+
+    return statistics.median(one(s, o, b) for s, o, b in zip(samples, other, base, strict=True))
+
+
+def make_environ(path: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """A GET environ for ``path``, built once and copied for every call."""
-    builder = EnvironBuilder(path=path, headers=HEADERS, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    builder = EnvironBuilder(path=path, headers=headers or HEADERS,
+                             environ_base={"REMOTE_ADDR": "127.0.0.1"})
     try:
         return builder.get_environ()
     finally:
@@ -98,20 +118,23 @@ def call(app: Callable, environ: dict[str, Any]) -> bytes:
             close()
 
 
-def _batch(app: Callable, environ: dict[str, Any], calls: int) -> float:
-    perf_counter = time.perf_counter
-    started = perf_counter()
+def _slice(app: Callable, environ: dict[str, Any], calls: int,
+           clock: Callable[[], float]) -> float:
+    """Seconds for ``calls`` requests in a row, by ``clock``."""
+    started = clock()
     for _ in range(calls):
         call(app, environ)
-    return (perf_counter() - started) / calls
+    return clock() - started
 
 
-def run(
-    apps: dict[str, Callable], calls: int, repeats: int, warmup_calls: int = WARMUP_CALLS
-) -> tuple[dict[tuple[str, str], Cell], dict[tuple[str, str], int]]:
-    """Time every app on every route; return the cells and how many requests each got."""
+def run(apps: dict[str, Callable], rounds: int = ROUNDS, slices: int = SLICES,
+        calls: int = CALLS, warmup_calls: int = WARMUP_CALLS, clock: str = "cpu"
+        ) -> tuple[dict[tuple[str, str], Cell], dict[tuple[str, str], int]]:
+    """Time every app on every route, interleaved, by ``clock`` (a key of :data:`CLOCKS`);
+    return the cells (keyed by variant and route label) and how many requests each got."""
+    timer = CLOCKS[clock]
     environs = {label: make_environ(path) for label, path, _ in ROUTES}
-    cells = {(name, label): Cell() for name in apps for label, _, _ in ROUTES}
+    cells = {(name, label): Cell() for name in apps for label in environs}
     sent = {key: 0 for key in cells}
     names = list(apps)
     for name in names:
@@ -119,41 +142,56 @@ def run(
             for _ in range(warmup_calls):
                 call(apps[name], environ)
             sent[name, label] += warmup_calls
-    for repeat in range(repeats):
-        shift = repeat % len(names)
-        order = names[shift:] + names[:shift]
-        for label, environ in environs.items():
-            for name in order:
-                cells[name, label].samples.append(_batch(apps[name], environ, calls))
-                sent[name, label] += calls
+    passes = 0
+    for _ in range(rounds):
+        spent = {key: 0.0 for key in cells}
+        for _ in range(slices):
+            shift = passes % len(names)
+            passes += 1
+            for label, environ in environs.items():
+                for name in names[shift:] + names[:shift]:
+                    spent[name, label] += _slice(apps[name], environ, calls, timer)
+                    sent[name, label] += calls
+        for key, seconds in spent.items():
+            cells[key].rounds.append(seconds / (slices * calls))
     return cells, sent
 
 
-def summarise(cells: dict[tuple[str, str], Cell], sent: dict[tuple[str, str], int]
+def summarise(cells: dict[tuple[str, str], Cell], sent: dict[tuple[str, str], int],
+              diy: str | None = None, compared: tuple[str, ...] = ("hookwatch",)
               ) -> dict[str, dict[str, dict[str, float]]]:
-    """Route -> variant -> median, min, max, paired ratio and added µs against ``bare``,
-    requests."""
+    """Route -> variant -> medians over rounds: µs per request (with the rounds' min and max),
+    ratio to ``bare`` (and its min and max over rounds), added µs; for the variants in
+    ``compared``, their added time over ``diy``'s (when ``diy`` ran); requests sent."""
     table: dict[str, dict[str, dict[str, float]]] = {}
     for label, _, _ in ROUTES:
-        bare = cells["bare", label]
-        table[label] = {
-            name: {
+        base = cells["bare", label].rounds
+        row: dict[str, dict[str, float]] = {}
+        for (name, route), cell in cells.items():
+            if route != label:
+                continue
+            ratios = per_round(cell.rounds, base, lambda s, b: s / b)
+            row[name] = {
                 "median_us": cell.median_us,
                 "min_us": cell.min_us,
                 "max_us": cell.max_us,
-                "ratio": paired_ratio(cell.samples, bare.samples),
-                "added_us": added_us(cells, name, label),
+                "ratio": statistics.median(ratios),
+                "ratio_min": min(ratios),
+                "ratio_max": max(ratios),
+                "added_us": added_us(cell.rounds, base),
                 "requests": sent[name, route],
             }
-            for (name, route), cell in cells.items() if route == label
-        }
+            if diy is not None and name in compared and (diy, label) in cells:
+                row[name]["added_ratio"] = added_ratio(cell.rounds, cells[diy, label].rounds,
+                                                       base)
+        table[label] = row
     return table
 
 
 def request_series(kind: str, rule: str) -> tuple[str, dict[str, str], str]:
-    """Where an app of ``kind`` (hookwatch or exporter) counts ``GET rule`` requests: the
-    sample's name, its method and route labels, and the name of its status label. The
-    exporter labels by raw path: the benchmark's ``/user/<name>`` requests are ``/user/ada``."""
+    """Where an app of ``kind`` (hookwatch, or anything with the exporter) counts
+    ``GET rule`` requests: the sample's name, its method and route labels, and the name of
+    its status label. The exporter labels by raw path: ``/user/<name>`` is ``/user/ada``."""
     if kind == "hookwatch":
         return ("http_server_request_duration_seconds_count",
                 {"http_request_method": "GET", "http_route": rule}, "http_response_status_code")
@@ -162,21 +200,20 @@ def request_series(kind: str, rule: str) -> tuple[str, dict[str, str], str]:
 
 
 def count_requests(kind: str, registry: Any, rule: str) -> float | None:
-    """How many ``GET rule`` requests with status 200 an app of ``kind`` (hookwatch or
-    exporter) counted in its own metrics."""
+    """How many ``GET rule`` requests with status 200 an app of ``kind`` counted in its own
+    metrics (read from the registry it was given)."""
     name, labels, status = request_series(kind, rule)
     return registry.get_sample_value(name, {**labels, status: "200"})
 
 
-def miscounted(kind: str, name: str, registry: Any, sent: dict[tuple[str, str], int]
-               ) -> list[str]:
-    """For variant ``name``, an app of ``kind`` (bare, hookwatch or exporter), each route on
-    which its own metrics did not count exactly what it was sent; bare counts nothing."""
-    if kind == "bare":
+def miscounted(name: str, registry: Any, sent: dict[tuple[str, str], int]) -> list[str]:
+    """For variant ``name``, each route on which its own metrics did not count exactly what
+    it was sent; bare counts nothing."""
+    if name == "bare":
         return []
     problems = []
     for label, _, rule in ROUTES:
-        counted = count_requests(kind, registry, rule)
+        counted = count_requests(name, registry, rule)
         if counted != sent[name, label]:
             problems.append(f"{name} {label}: sent {sent[name, label]}, counted {counted}")
     return problems

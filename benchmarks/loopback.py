@@ -1,11 +1,13 @@
 """Loopback benchmark: each variant under gunicorn on 127.0.0.1, loaded by Debian's ``wrk``.
 
-One gunicorn worker (gthread, one thread, keep-alive) per variant, started in turn; every
-(round, route) runs all variants in a rotating order for a fixed duration. wrk reports
-requests per second and the latency distribution. Afterwards each instrumented variant's own
+One gunicorn worker (gthread, one thread, keep-alive) per variant, all started first; every
+(round, route) runs all variants in a rotating order for a short fixed duration. wrk
+reports requests per second and the latency distribution; the ratio to bare is paired by
+round (the median of each round's own ratio). Afterwards each instrumented variant's own
 ``/metrics`` must have counted every request wrk completed: at least wrk's total, at most
-that plus the connections in flight each time wrk stopped (wrk drops those answers). hookwatch's log file must hold
-exactly one ``request_finished`` line per counted request.
+that plus the connections in flight each time wrk stopped (wrk drops those answers); the
+variants that log (hookwatch, exporter+structlog) must hold exactly one
+``request_finished`` line per counted request in their log file.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from .inprocess import ROUTES, paired_ratio, request_series
+from .apps import FACTORIES, LOGGED
+from .inprocess import ROUTES, ratio, request_series
 
-__all__ = ["Run", "parse_wrk", "run", "summarise"]
+__all__ = ["Run", "logged_requests", "parse_wrk", "run", "summarise"]
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -89,14 +92,15 @@ def parse_wrk(text: str) -> Run:
 
 def _start(name: str, workdir: str) -> Server:
     port = _free_port()
-    log_path = os.path.join(workdir, f"{name}.log")
+    slug = FACTORIES[name]
+    log_path = os.path.join(workdir, f"{slug}.log")
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update(LOG_FILE=log_path, PYTHONPATH=str(ROOT))
-    with open(os.path.join(workdir, f"{name}.gunicorn.err"), "w") as errors:
+    with open(os.path.join(workdir, f"{slug}.gunicorn.err"), "w") as errors:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn",
              "-c", str(Path(__file__).with_name("gunicorn_bench.py")),
-             "--bind", f"{HOST}:{port}", f"benchmarks.apps:{name}()"],
+             "--bind", f"{HOST}:{port}", f"benchmarks.apps:{FACTORIES[name]}()"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors,
         )
     server = Server(name, port, process, log_path, {label: 0 for label, _, _ in ROUTES},
@@ -111,7 +115,7 @@ def _start(name: str, workdir: str) -> Server:
                 break
             time.sleep(0.1)
     _stop(server)
-    raise RuntimeError(f"gunicorn for {name} did not start; see {workdir}/{name}.gunicorn.err")
+    raise RuntimeError(f"gunicorn for {name} did not start; see {workdir}/{slug}.gunicorn.err")
 
 
 def _stop(server: Server) -> None:
@@ -157,25 +161,32 @@ def _check(server: Server, connections: int) -> list[str]:
         completed = server.served[label]
         if not completed <= counted <= completed + connections * server.wrk_runs[label]:
             problems.append(f"{server.name} {label}: wrk completed {completed}, counted {counted}")
-    if server.name == "hookwatch":
-        with open(server.log_path, encoding="utf-8") as log:
-            lines = [json.loads(line) for line in log]
-        logged = sum(1 for line in lines
-                     if line.get("event") == "request_finished"
-                     and line.get("path") not in {"/healthz", "/metrics"})
+    if server.name in LOGGED:
+        logged = logged_requests(server.log_path)
         if logged != counted_total:
-            problems.append(f"hookwatch: {logged} request_finished lines, {counted_total} counted")
+            problems.append(f"{server.name}: {logged} request_finished lines, "
+                            f"{counted_total} counted")
     return problems
 
 
-def run(names: list[str], seconds: int = 2, rounds: int = 6, connections: int = 4,
+def logged_requests(path: str) -> int:
+    """The ``request_finished`` lines of a log file, less those of ``/healthz`` (polled
+    while the server starts) and ``/metrics`` (read by the count check)."""
+    with open(path, encoding="utf-8") as log:
+        lines = [json.loads(line) for line in log if line.strip()]
+    return sum(1 for line in lines if line.get("event") == "request_finished"
+               and line.get("path") not in {"/healthz", "/metrics"})
+
+
+def run(names: list[str], seconds: int = 1, rounds: int = 9, connections: int = 4,
         warmup: bool = True) -> tuple[dict[tuple[str, str], list[Run]], list[str]]:
     """Load every variant on every route; return the runs per (variant, route) and problems.
 
     ``warmup`` adds one unrecorded second of load per variant and route first."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (Debian package 'wrk')")
-    runs: dict[tuple[str, str], list[Run]] = {(n, label): [] for n in names for label, _, _ in ROUTES}
+    runs: dict[tuple[str, str], list[Run]] = {
+        (n, label): [] for n in names for label, _, _ in ROUTES}
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="hookwatch-loopback-") as workdir:
         servers = {name: _start(name, workdir) for name in names}
@@ -219,7 +230,7 @@ def summarise(runs: dict[tuple[str, str], list[Run]], names: list[str]
 def _summary(rounds: list[Run], bare_rounds: list[Run]) -> dict[str, float]:
     return {
         "rps": statistics.median(r.rps for r in rounds),
-        "ratio": paired_ratio([r.rps for r in rounds], [r.rps for r in bare_rounds]),
+        "ratio": ratio([r.rps for r in rounds], [r.rps for r in bare_rounds]),
         "p50_ms": statistics.median(r.p50_ms for r in rounds),
         "p99_ms": statistics.median(r.p99_ms for r in rounds),
         "requests": sum(r.requests for r in rounds),

@@ -1,58 +1,167 @@
-r"""Profile hookwatch's per-request path with cProfile (stdlib) or pyinstrument.
+r"""What a request's time is made of, by library: requests of each variant under a
+profiler, the time grouped by the module it was spent in.
 
-``python -m benchmarks.profile [--pyinstrument] [--calls N]`` runs ``GET /user/ada`` N times
-on the fully instrumented app and prints where the time goes, hottest first.
+``python -m benchmarks.profile`` profiles ``GET /user/ada`` on bare, hookwatch and
+exporter+structlog with cProfile (``--pyinstrument`` for the sampling profiler): 9,000
+requests per variant in 30 slices, the variants alternating from one slice to the next,
+each slice with a profiler of its own. It prints, per group, each variant's µs per request
+and each variant's difference from bare's slice of the same pass, as medians over slices
+(a slice that other processes slowed moves only itself). Time in C functions
+(``orjson.dumps``, ``json.dumps``' encoder, a file's ``write``) counts for the Python
+module that called them.
 
-``--no-profiler`` only makes the calls (after 500 warm-up calls), for an outside tool;
-docs/performance.md counts instructions per request with callgrind from two such runs::
-
-    valgrind --tool=callgrind --callgrind-out-file=calls.200 \
-        venv/bin/python -m benchmarks.profile --variant bare --path / --no-profiler --calls 200
-    # again with --calls 1200; (Ir of the second - Ir of the first) / 1000 per request
-
-and misses of the L2 cache per request with cachegrind, its last level set to this CPU's L2
-(1 MiB, 8-way, 64-byte lines per core, as ``lscpu`` shows), for three hash seeds::
-
-    PYTHONHASHSEED=0 valgrind --tool=cachegrind --cache-sim=yes --I1=32768,8,64 \
-        --D1=32768,8,64 --LL=1048576,8,64 --cachegrind-out-file=/dev/null \
-        venv/bin/python -m benchmarks.profile --variant bare --no-profiler --calls 200
-    # again with --calls 2200; ("LL misses" of the second - of the first) / 2000 per request
+A profiler slows what it measures, most where the calls are many and short: read the
+groups' shares of a variant's added time, not the absolute µs, which ``python -m
+benchmarks`` measures without a profiler. ``--variant hookwatch --top 30`` prints the
+profiler's own report for one variant instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import os
 import pstats
+import statistics
+import sys
 import tempfile
-from typing import Any
+from pathlib import Path
+from collections import defaultdict
+from typing import Any, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry
 
 from . import apps
 from .inprocess import call, make_environ
 
-__all__ = ["main"]
+__all__ = ["GROUPS", "breakdown", "functions", "functions_markdown", "group_of", "main",
+           "markdown"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# (group, path fragments of the files whose time counts for it), first match wins.
+GROUPS = (
+    ("hookwatch", ("/app/hookwatch/",)),
+    ("the app's views and templates", ("/app/main/", "/app/templates/", "<template>")),
+    ("flask, werkzeug", ("/flask/", "/werkzeug/", "/blinker/", "/itsdangerous/")),
+    ("jinja2, markupsafe", ("/jinja2/", "/markupsafe/")),
+    ("structlog", ("/structlog/",)),
+    ("prometheus_client", ("/prometheus_client/",)),
+    ("prometheus_flask_exporter", ("/prometheus_flask_exporter/",)),
+    ("exporter+structlog's access-line hooks", ("/benchmarks/apps.py",)),
+    ("the benchmark's loop", ("/benchmarks/",)),
+)
+OTHER = "standard library, other"
+PROFILED = ("bare", "hookwatch", apps.DIY)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=20000)
-    parser.add_argument("--path", default="/user/ada")
-    parser.add_argument("--pyinstrument", action="store_true", help="sampling profiler instead")
-    parser.add_argument("--top", type=int, default=35)
-    parser.add_argument("--variant", choices=apps.VARIANTS, default="hookwatch")
-    parser.add_argument("--no-profiler", action="store_true", help="only make the calls")
-    args = parser.parse_args(argv)
+def group_of(path: str | None) -> str | None:
+    """The group of a source file's time, or None for a frame with no file (C code)."""
+    if not path or path.startswith("~") or path.startswith("<built-in"):
+        return None
+    for group, fragments in GROUPS:
+        if any(fragment in path for fragment in fragments):
+            return group
+    return OTHER
 
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.variant == "hookwatch":
-            app = apps.hookwatch(os.path.join(tmp, "requests.log"))
+
+def _cprofile_groups(stats: pstats.Stats) -> dict[str, float]:
+    """Seconds by group; a C function's time is shared among its callers' groups in
+    proportion to the time it spent called from each."""
+    seconds: dict[str, float] = defaultdict(float)
+    table: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+
+    def owner(function: tuple[str, int, str], depth: int = 0) -> dict[str, float]:
+        filename = function[0]
+        group = group_of(filename)
+        if group is not None or depth > 20:
+            return {group or OTHER: 1.0}
+        callers = table.get(function, (0, 0, 0, 0, {}))[4]
+        total = sum(entry[2] for entry in callers.values())
+        if not total:
+            return {OTHER: 1.0}
+        shares: dict[str, float] = defaultdict(float)
+        for caller, entry in callers.items():
+            for name, share in owner(caller, depth + 1).items():
+                shares[name] += share * entry[2] / total
+        return shares
+
+    for function, (_, _, tottime, _, _) in table.items():
+        for group, share in owner(function).items():
+            seconds[group] += tottime * share
+    return dict(seconds)
+
+
+def _pyinstrument_groups(session: Any) -> dict[str, float]:
+    """Seconds by group: each frame's own time (its time less its children's) counts for
+    its file's group, or its caller's when it has no file."""
+    seconds: dict[str, float] = defaultdict(float)
+    root = session.root_frame(trim_stem=False)
+    stack = [(root, OTHER)] if root is not None else []
+    while stack:
+        frame, inherited = stack.pop()
+        group = group_of(frame.file_path) or inherited
+        seconds[group] += frame.time - sum(child.time for child in frame.children)
+        stack.extend((child, group) for child in frame.children)
+    return dict(seconds)
+
+
+class _Profiler:
+    """cProfile or pyinstrument, behind one interface."""
+
+    def __init__(self, use_pyinstrument: bool) -> None:
+        self.pyinstrument = use_pyinstrument
+        if use_pyinstrument:
+            from pyinstrument import Profiler
+
+            self.profiler: Any = Profiler(interval=0.0001)
         else:
-            app = getattr(apps, args.variant)()
+            self.profiler = cProfile.Profile()
+
+    def start(self) -> None:
+        if self.pyinstrument:
+            self.profiler.start()
+        else:
+            self.profiler.enable()
+
+    def stop(self) -> None:
+        if self.pyinstrument:
+            self.profiler.stop()
+        else:
+            self.profiler.disable()
+
+    def groups(self) -> dict[str, float]:
+        if self.pyinstrument:
+            return _pyinstrument_groups(self.profiler.last_session)
+        return _cprofile_groups(pstats.Stats(self.profiler))
+
+    def print(self, top: int) -> None:
+        if self.pyinstrument:
+            print(self.profiler.output_text(unicode=True, color=False, show_all=False))
+        else:
+            pstats.Stats(self.profiler).sort_stats("tottime").print_stats(top)
+
+
+def _have_pyinstrument() -> bool:
+    try:
+        import pyinstrument  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _variants(names: list[str]) -> Iterator[dict[str, Any]]:
+    """The variants, built and warmed up (300 requests each), their log files closed after."""
+    with tempfile.TemporaryDirectory(prefix="hookwatch-profile-") as tmp:
+        variants = {name: apps.build(name, CollectorRegistry(),
+                                     os.path.join(tmp, f"{apps.FACTORIES[name]}.log"))
+                    for name in names}
         try:
-            _run(app, make_environ(args.path), args)
+            yield variants
         finally:
-            apps.close_logs(app)
+            apps.close_logs(*variants.values())
 
 
 def _calls(app: Any, environ: dict[str, Any], count: int) -> None:
@@ -60,26 +169,161 @@ def _calls(app: Any, environ: dict[str, Any], count: int) -> None:
         call(app, environ)
 
 
-def _run(app: Any, environ: dict[str, Any], args: argparse.Namespace) -> None:
-    """500 warm-up calls, then ``args.calls`` timed by the chosen profiler (or none)."""
-    _calls(app, environ, 500)
-    if args.no_profiler:
-        _calls(app, environ, args.calls)
-        return
-    if args.pyinstrument:
-        from pyinstrument import Profiler
+def _profile(names: Iterable[str], path: str, calls: int, slices: int, use_pyinstrument: bool
+             ) -> tuple[dict[str, list[dict[str, float]]], dict[str, pstats.Stats]]:
+    """For each variant, one dict per slice: seconds per request by group. Each slice has
+    a profiler of its own, and the variants alternate from one slice to the next. With
+    cProfile, also each variant's statistics over all of its slices."""
+    names = list(names)
+    environ = make_environ(path)
+    per_slice = max(1, calls // slices)
+    found: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    stats: dict[str, pstats.Stats] = {}
+    with _variants(names) as variants:
+        for app in variants.values():
+            _calls(app, environ, 300)
+        for index in range(slices):
+            shift = index % len(names)
+            for name in names[shift:] + names[:shift]:
+                profiler = _Profiler(use_pyinstrument)
+                profiler.start()
+                _calls(variants[name], environ, per_slice)
+                profiler.stop()
+                found[name].append({group: seconds / per_slice
+                                    for group, seconds in profiler.groups().items()})
+                if not use_pyinstrument:
+                    if name in stats:
+                        stats[name].add(profiler.profiler)
+                    else:
+                        stats[name] = pstats.Stats(profiler.profiler)
+    return found, stats
 
-        profiler = Profiler(interval=0.0001)
-        profiler.start()
-        _calls(app, environ, args.calls)
-        profiler.stop()
-        print(profiler.output_text(unicode=True, color=False, show_all=False))
+
+def _where(function: tuple[str, int, str]) -> str:
+    """``module/file.py:line(name)``, the path shortened to what follows site-packages, the
+    repository or the standard library's folder; a C function by its name."""
+    filename, line, name = function
+    if filename == "~":
+        return name
+    for marker in ("site-packages/", f"{ROOT}/", f"python{sys.version_info[0]}."
+                   f"{sys.version_info[1]}/"):
+        if marker in filename:
+            filename = filename.split(marker, 1)[1]
+            break
+    return f"{filename}:{line}({name})"
+
+
+def functions(stats: dict[str, pstats.Stats], name: str, requests: int, top: int = 12,
+              base: str = "bare") -> list[dict[str, Any]]:
+    """The ``top`` functions in which variant ``name`` spends the most time more than
+    ``base`` (their own time, not their callees'), per request: µs and calls."""
+    mine = stats[name].stats  # type: ignore[attr-defined]
+    theirs = stats[base].stats  # type: ignore[attr-defined]
+    rows = []
+    for function in set(mine) | set(theirs):
+        _, calls, tottime, _, _ = mine.get(function, (0, 0, 0.0, 0.0, {}))
+        _, base_calls, base_tottime, _, _ = theirs.get(function, (0, 0, 0.0, 0.0, {}))
+        rows.append({"function": _where(function),
+                     "added_us": (tottime - base_tottime) / requests * 1e6,
+                     "added_calls": (calls - base_calls) / requests})
+    rows.sort(key=lambda row: row["added_us"], reverse=True)
+    return rows[:top]
+
+
+def functions_markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| function (own time) | added µs | added calls |", "|---|---:|---:|"]
+    lines += [f"| `{row['function']}` | {row['added_us']:+.1f} | {row['added_calls']:+.0f} |"
+              for row in rows]
+    return "\n".join(lines)
+
+
+def breakdown(calls: int = 9000, slices: int = 30, path: str = "/user/ada",
+              names: Iterable[str] = PROFILED, use_pyinstrument: bool = False
+              ) -> dict[str, Any]:
+    """µs per request by group for each variant under the profiler (``groups``: the median
+    over slices), and each variant's difference from bare (``added``: the median over
+    slices of the difference from bare's slice of the same pass)."""
+    found, stats = _profile(names, path, calls, slices, use_pyinstrument)
+    requests = max(1, calls // slices) * slices
+    everywhere = {group for slices_ in found.values() for one in slices_ for group in one}
+
+    def median_us(values: Iterable[float]) -> float:
+        return statistics.median(values) * 1e6
+
+    groups = {name: {group: median_us(one.get(group, 0.0) for one in slices_)
+                     for group in everywhere}
+              for name, slices_ in found.items()}
+    added = {}
+    if "bare" in found:
+        added = {name: {group: median_us(one.get(group, 0.0) - base.get(group, 0.0)
+                                         for one, base in zip(slices_, found["bare"]))
+                        for group in everywhere}
+                 for name, slices_ in found.items() if name != "bare"}
+    top = {}
+    if stats and "bare" in stats:
+        top = {name: functions(stats, name, requests) for name in stats if name != "bare"}
+    return {"profiler": "pyinstrument" if use_pyinstrument else "cProfile", "path": path,
+            "requests": requests, "slices": slices, "groups": groups, "added": added,
+            "functions": top}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """One row per group: µs per request for each variant, and each instrumented variant's
+    difference from bare (medians over slices); the groups in which no variant spent
+    0.5 µs are summed in one row, and the last row sums each column."""
+    groups: dict[str, dict[str, float]] = result["groups"]
+    added: dict[str, dict[str, float]] = result.get("added", {})
+    names = list(groups)
+    order = [group for group, _ in GROUPS] + [OTHER]
+    present = [g for g in order if any(groups[n].get(g, 0) >= 0.5 for n in names)]
+    minor = [g for g in order if g not in present and any(g in groups[n] for n in names)]
+    columns = ["group", *(f"{name} µs" for name in names), *(f"{name} − bare" for name in added)]
+    lines = ["| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 1)]
+
+    def row(label: str, pick: Iterable[str]) -> str:
+        pick = list(pick)
+        cells = [f"{sum(groups[n].get(g, 0.0) for g in pick):.1f}" for n in names]
+        cells += [f"{sum(added[n].get(g, 0.0) for g in pick):+.1f}" for n in added]
+        return "| " + " | ".join([label, *cells]) + " |"
+
+    lines += [row(group, [group]) for group in present]
+    if minor:
+        lines.append(row("the rest (" + ", ".join(minor) + ")", minor))
+    lines.append(row("**sum**", order))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=9000, help="requests per variant")
+    parser.add_argument("--path", default="/user/ada")
+    parser.add_argument("--pyinstrument", action="store_true",
+                        help="pyinstrument (sampling) instead of cProfile")
+    parser.add_argument("--variant", choices=apps.VARIANTS,
+                        help="one variant, the profiler's own report")
+    parser.add_argument("--top", type=int, default=35, help="rows of cProfile's report")
+    args = parser.parse_args(argv)
+    if args.pyinstrument and not _have_pyinstrument():
+        parser.error("pyinstrument is not installed (pip install -r requirements-bench.txt)")
+    if args.variant:
+        environ = make_environ(args.path)
+        with _variants([args.variant]) as variants:
+            app = variants[args.variant]
+            _calls(app, environ, 300)
+            profiler = _Profiler(args.pyinstrument)
+            profiler.start()
+            _calls(app, environ, args.calls)
+            profiler.stop()
+        profiler.print(args.top)
         return
-    profile = cProfile.Profile()
-    profile.enable()
-    _calls(app, environ, args.calls)
-    profile.disable()
-    pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
+    result = breakdown(args.calls, path=args.path, use_pyinstrument=args.pyinstrument)
+    print(f"{result['profiler']}, GET {args.path}, {result['requests']} requests per variant "
+          f"in {result['slices']} alternating slices; µs per request under the profiler, "
+          "medians over slices:")
+    print(markdown(result))
+    for name, rows in result["functions"].items():
+        print(f"\nThe functions {name} spends the most time in more than bare, per request:")
+        print(functions_markdown(rows))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,21 @@
-"""Scrape benchmark: ``/metrics`` render time and size with realistic series counts.
+"""Scrape benchmark: how long a ``GET /metrics`` takes, and how big it is, with realistic
+series counts.
 
-Series: 20 routes x 3 methods x 5 status codes in the duration histogram (300 series of 17
-samples), the body-size histograms per route and method, the in-flight gauges, the phase
-histogram, a few exception counters. Rendered as Prometheus text and as OpenMetrics:
+An app with 20 routes (``/lesson/<i>/<name>``) is sent one request for each route, method
+(GET, POST, PUT) and status (200, 302, 400, 404, 500): 300 requests, so the duration
+histogram has 300 series, each with its buckets. Then ``GET /metrics`` is timed as a WSGI
+call (the whole request: the app's hooks, the render, the body), as Prometheus text and as
+OpenMetrics (``Accept``). Set-ups, each in a fresh interpreter of its own (prometheus-client
+chooses its value storage at import, and process-wide switches stay in one process):
 
-- single process (histograms are ``app.histograms.InMemoryHistogram``, no ``_created``
-  series: hookwatch disables them, dashboards do not use them);
-- multiprocess: 4 worker processes each write their files, then a fifth renders the merge.
+- hookwatch, single process (``Hookwatch(app, registry=...)``);
+- prometheus_flask_exporter's defaults, single process, for comparison (it labels by raw
+  path: one path per route here, so the same number of series);
+- hookwatch in multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set): 4 worker processes
+  each serve the 300 requests and exit, then a fifth serves the timed scrapes, which merge
+  every worker's files.
 
-prometheus-client chooses its value storage when it is imported, so each multiprocess role
-runs in its own interpreter: ``python -m benchmarks.scrape --fill`` / ``--render``.
+``python -m benchmarks.scrape`` prints the figures as JSON.
 """
 
 from __future__ import annotations
@@ -24,93 +30,140 @@ import tempfile
 import time
 from typing import Any
 
-__all__ = ["fill", "measure", "run"]
+from flask import Flask
+from prometheus_client import CollectorRegistry
+
+from .inprocess import call, make_environ
+
+__all__ = ["METHODS", "ROUTES", "STATUSES", "build", "fill", "measure", "run"]
 
 ROUTES = [f"/lesson/{i}/<name>" for i in range(20)]
 METHODS = ("GET", "POST", "PUT")
 STATUSES = (200, 302, 400, 404, 500)
-OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-TEXT = "text/plain"
+FORMATS = {"text": "text/plain",
+           "openmetrics": "application/openmetrics-text; version=1.0.0; charset=utf-8"}
+KINDS = ("hookwatch", "exporter")
 
 
-def fill(metrics: Any) -> None:
-    """Create every series once, as a process that served each combination would."""
-    for route in ROUTES:
+def _answer(name: str, status: int) -> Any:
+    headers = {"Location": "/"} if status == 302 else {}
+    return f"lesson for {name}", status, headers
+
+
+def build(kind: str, registry: CollectorRegistry | None = None) -> Flask:
+    """A plain Flask app instrumented by ``kind`` (hookwatch or exporter), with the lesson
+    routes; each answers the status its URL asks for (``/lesson/3/ada?status=404``)."""
+    from flask import request
+
+    from . import apps
+
+    registry = registry or CollectorRegistry()
+    if kind == "hookwatch":
+        from app.hookwatch import Hookwatch, configure_logging
+
+        stream = open(os.devnull, "w", encoding="utf-8")
+        configure_logging("json", "INFO", stream)
+        app = Flask("benchmarks.scrape")
+        Hookwatch(app, registry=registry)
+        app.extensions[apps.LOG_KEY] = stream  # closed by apps.close_logs
+    elif kind == "exporter":
+        app = Flask("benchmarks.scrape")
+        apps._exporter_metrics(app, registry)
+    else:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
+    for index, rule in enumerate(ROUTES):
+        app.add_url_rule(rule, f"lesson_{index}",
+                         lambda name: _answer(name, int(request.args.get("status", 200))),
+                         methods=list(METHODS))
+    return app
+
+
+def fill(app: Flask) -> int:
+    """Send one request per route, method and status; return how many were answered as
+    asked."""
+    client = app.test_client()
+    answered = 0
+    for rule in ROUTES:
+        path = rule.replace("<name>", "ada")
         for method in METHODS:
             for status in STATUSES:
-                exemplar = None if metrics.multiprocess else {"request_id": "0" * 32}
-                metrics.record_request(method, route, status, 0.012, 120, 2048, exemplar,
-                                       (0.0001, 0.01, 0.0001), 0.0001)
-        metrics.count_exception(route, "RuntimeError")
-    metrics.precreate()
+                response = client.open(path, method=method, query_string={"status": status})
+                answered += response.status_code == status
+    return answered
 
 
-def measure(metrics: Any, repeats: int) -> dict[str, dict[str, float]]:
-    """Median, min and max milliseconds per render, and the body size, per format."""
-    results = {}
-    for name, accept in (("text", TEXT), ("openmetrics", OPENMETRICS)):
-        timings = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            body, _ = metrics.render(accept)
-            timings.append(time.perf_counter() - started)
-        results[name] = {
-            "ms": statistics.median(timings) * 1e3,
-            "min_ms": min(timings) * 1e3,
-            "max_ms": max(timings) * 1e3,
-            "bytes": len(body),
-            "lines": body.count(b"\n"),
+def measure(app: Flask, repeats: int) -> dict[str, dict[str, float]]:
+    """Median, min and max milliseconds per ``GET /metrics`` (the thread's CPU time, as
+    in-process), and the body's size, per format; the formats alternate from one scrape to
+    the next."""
+    environs = {name: make_environ("/metrics", {"Accept": accept})
+                for name, accept in FORMATS.items()}
+    timings: dict[str, list[float]] = {name: [] for name in FORMATS}
+    bodies = {name: call(app, environ) for name, environ in environs.items()}  # warm-up
+    for _ in range(repeats):
+        for name, environ in environs.items():
+            started = time.thread_time()
+            bodies[name] = call(app, environ)
+            timings[name].append(time.thread_time() - started)
+    return {
+        name: {
+            "ms": statistics.median(timings[name]) * 1e3,
+            "min_ms": min(timings[name]) * 1e3,
+            "max_ms": max(timings[name]) * 1e3,
+            "bytes": len(bodies[name]),
+            "lines": bodies[name].count(b"\n"),
         }
-    return results
+        for name in FORMATS
+    }
 
 
-def _single_process(repeats: int) -> dict[str, Any]:
-    from prometheus_client import CollectorRegistry
-
-    from app.metrics import Metrics
-
-    metrics = Metrics(CollectorRegistry(), "bench")
-    fill(metrics)
-    return {"single process": measure(metrics, repeats)}
+def _in_subprocess(args: list[str], env: dict[str, str] | None = None) -> str:
+    done = subprocess.run([sys.executable, "-m", "benchmarks.scrape", *args],
+                          env=env, check=True, timeout=300, capture_output=True, text=True)
+    return done.stdout
 
 
-def _multiprocess(repeats: int, workers: int) -> dict[str, Any]:
+def run(repeats: int = 15, workers: int = 4) -> tuple[dict[str, Any], list[str]]:
+    """Every scrape measurement, keyed by set-up; and the problems (a fill request not
+    answered as asked)."""
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    results: dict[str, Any] = {}
+    problems: list[str] = []
+    expected = len(ROUTES) * len(METHODS) * len(STATUSES)
+    for kind in KINDS:
+        figures = json.loads(_in_subprocess(["--single", kind, "--repeats", str(repeats)], env))
+        if figures.pop("answered") != expected:
+            problems.append(f"scrape, {kind}: not every fill request answered as asked")
+        results[f"{kind}, single process"] = figures
     with tempfile.TemporaryDirectory(prefix="hookwatch-scrape-") as directory:
-        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": directory}
-        command = [sys.executable, "-m", "benchmarks.scrape"]
+        env["PROMETHEUS_MULTIPROC_DIR"] = directory
         for _ in range(workers):
-            subprocess.run([*command, "--fill"], env=env, check=True, timeout=120)
-        done = subprocess.run(
-            [*command, "--render", "--repeats", str(repeats)],
-            env=env, check=True, timeout=300, capture_output=True, text=True,
-        )
+            if int(_in_subprocess(["--fill"], env)) != expected:
+                problems.append("scrape, multiprocess: not every fill request answered as asked")
+        figures = json.loads(_in_subprocess(["--render", "--repeats", str(repeats)], env))
         files = len(os.listdir(directory))
-    return {f"multiprocess, {workers} workers' files ({files} files)": json.loads(done.stdout)}
-
-
-def run(repeats: int = 30, workers: int = 4) -> dict[str, Any]:
-    """Every scrape measurement, keyed by set-up."""
-    return {**_single_process(repeats), **_multiprocess(max(3, repeats // 3), workers)}
+    results[f"hookwatch, multiprocess ({workers} workers' files, {files} files)"] = figures
+    return results, problems
 
 
 def _main() -> None:
-    parser = argparse.ArgumentParser(description="hookwatch /metrics render benchmark")
-    parser.add_argument("--fill", action="store_true", help="multiprocess worker: write series")
+    parser = argparse.ArgumentParser(description="/metrics scrape benchmark")
+    parser.add_argument("--single", choices=KINDS, help="one single-process set-up")
+    parser.add_argument("--fill", action="store_true", help="multiprocess worker: fill")
     parser.add_argument("--render", action="store_true", help="multiprocess: time the merge")
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
-    if args.fill or args.render:
-        from prometheus_client import CollectorRegistry
-
-        from app.metrics import Metrics
-
-        metrics = Metrics(CollectorRegistry(), "bench")
-        if args.fill:
-            fill(metrics)
-        else:
-            print(json.dumps(measure(metrics, args.repeats)))
-        return
-    print(json.dumps(run(args.repeats), indent=2))
+    if args.single:
+        app = build(args.single)
+        answered = fill(app)
+        print(json.dumps({"answered": answered, **measure(app, args.repeats)}))
+    elif args.fill:
+        print(fill(build("hookwatch")))
+    elif args.render:
+        print(json.dumps(measure(build("hookwatch"), args.repeats)))
+    else:
+        results, problems = run(args.repeats)
+        print(json.dumps({"results": results, "problems": problems}, indent=2))
 
 
 if __name__ == "__main__":
