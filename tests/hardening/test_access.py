@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
-from flask_script_ng import Server
 from flask_script_ng.commands import InvalidCommand
 
-from app import create_app
+from app import create_app, devserver
 from app.config import ConfigError
 from app.devserver import DevServer
 from app.main.security import CONTENT_SECURITY_POLICY
@@ -76,7 +75,7 @@ class TestRefusalsAtStart:
             create_app("testing", LOG_STREAM=io.StringIO())
 
     def run_devserver(self, app, host: str, monkeypatch, debugger: bool = True) -> None:
-        monkeypatch.setattr(Server, "__call__", lambda *args, **kwargs: None)
+        monkeypatch.setattr(devserver, "run_simple", lambda *args, **kwargs: None)
         DevServer()(app, host, 5000, debugger, False, True, 1, False, None, None)
 
     def test_production_refuses_the_debugger(self, monkeypatch) -> None:
