@@ -399,11 +399,14 @@ def _end(state: RequestState) -> None:
 
 
 def _body_size(response: Response) -> int | None:
-    """The response body's size in bytes; for a streamed body, which is never read here
-    (that would buffer it whole), its declared Content-Length if any, else ``None``."""
-    if response.is_sequence:
-        return response.calculate_content_length()
-    return response.content_length
+    """The response body's size in bytes: its Content-Length (Werkzeug sets it for a body
+    given as text or bytes; ``send_file`` declares one), else, for a body in memory, its
+    encoded length; ``None`` for a streamed body without one, which is never read here
+    (that would buffer it whole)."""
+    size = response.content_length
+    if size is None and response.is_sequence:
+        size = response.calculate_content_length()
+    return size
 
 
 def _request_body_size(environ: dict[str, Any]) -> int:
