@@ -37,3 +37,9 @@ BENCH_ARGS ?=
 bench: $(STAMP) requirements-bench.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# Flask's own test suite (its sdist, downloaded) with Hookwatch(app) on every app it builds,
+# against the same suite without it; see tools/flask_suite/run.sh.
+.PHONY: flask-suite
+flask-suite: $(STAMP)
+	PYTHON=$(CURDIR)/$(BIN)/python bash tools/flask_suite/run.sh

@@ -45,6 +45,7 @@ from werkzeug.exceptions import ServiceUnavailable
 
 from .logs import REQUEST_ENVIRON_KEY, FailureReporter, current_request, failure_fields
 from .metrics import Metrics, method_label
+from .middleware import RecordingMiddleware
 from .request_id import accept_request_id, new_request_id, parse_traceparent
 from .warmup import Warmup
 
@@ -122,8 +123,6 @@ class RequestLifecycle:
 
     def register(self, app: Flask) -> None:
         """Put the hooks on ``app`` (public hook API) and the middleware on its WSGI app."""
-        from .middleware import RecordingMiddleware
-
         app.before_request(self.before_request)
         app.after_request(self.after_request)
         app.teardown_request(self.teardown_request)

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,6 +85,27 @@ def lines(browser, chart: str) -> dict[str, dict]:
             for name, segments, first, last, ys in found}
 
 
+def assert_page_shows(page: Any, expected: dict[tuple[str, str], int]) -> None:
+    """The routes table, tiles and charts agree with ``expected`` (counts by route and
+    status class, from /metrics) and nothing is in flight."""
+    total = sum(expected.values())
+    assert page_routes(page) == expected
+    errors_5xx = sum(n for (_, klass), n in expected.items() if klass == "5xx")
+    assert errors_5xx > 0
+    assert float(tile(page, "errors")) == pytest.approx(errors_5xx / total)
+    assert float(tile(page, "p95")) > 0
+    assert tile(page, "inflight") == "0"
+    assert tile(page, "ready") == "1"
+    # Charts are drawn: bars for statuses, latency and phases, lines for errors.
+    charts = drawn(page)
+    assert len(charts["chart-status"]) == 4
+    assert len(charts["chart-latency"]) == 3 * min(10, charts["routes"])
+    assert len(charts["chart-phases"]) == 4
+    assert len(charts["chart-errors"]) == 2
+    assert charts["recent"] > 0
+    assert "error" not in page.find_element("id", "status").get_attribute("class")
+
+
 def test_dashboard_during_traffic(page, live_server):
     """Opened before a fast traffic run and polling every 500 ms, the page follows it: at
     the end it shows the numbers /metrics holds and draws every chart."""
@@ -106,24 +128,10 @@ def test_dashboard_during_traffic(page, live_server):
 
     # The page catches up with the last requests within a poll or two.
     wait_for(lambda: tile(page, "requests") == str(total), message=f"{total} requests shown")
-    assert page_routes(page) == expected
-    errors = sum(n for (_, klass), n in expected.items() if klass == "5xx")
-    assert errors > 0
-    assert float(tile(page, "errors")) == pytest.approx(errors / total)
+    assert_page_shows(page, expected)
     assert float(tile(page, "rate")) > 0
-    assert float(tile(page, "p95")) > 0
-    assert tile(page, "inflight") == "0"
-    assert tile(page, "ready") == "1"
-
-    # Charts are drawn: lines for rates, bars for statuses, latency and phases.
-    charts = drawn(page)
-    assert charts["chart-rate"] and all(segments >= 3 for segments in charts["chart-rate"])
-    assert len(charts["chart-status"]) == 4
-    assert len(charts["chart-latency"]) == 3 * min(10, charts["routes"])
-    assert len(charts["chart-phases"]) == 4
-    assert len(charts["chart-errors"]) == 2
-    assert charts["recent"] > 0
-    assert "error" not in page.find_element("id", "status").get_attribute("class")
+    rates = drawn(page)["chart-rate"]
+    assert rates and all(segments >= 3 for segments in rates)
 
     # Watching was not counted: the page polled many times, the totals did not move.
     assert sum(metrics_counts(live_server).values()) == total
@@ -176,23 +184,8 @@ def test_dashboard_opened_after_traffic(page, live_server, logs, artifacts):
     assert min(share["ys"]) < max(share["ys"])
 
     assert tile(page, "requests") == str(total)
-    assert page_routes(page) == expected
-    errors_5xx = sum(n for (_, klass), n in expected.items() if klass == "5xx")
-    assert errors_5xx > 0
-    assert float(tile(page, "errors")) == pytest.approx(errors_5xx / total)
+    assert_page_shows(page, expected)
     assert tile(page, "rate") != ""
-    assert float(tile(page, "p95")) > 0
-    assert tile(page, "inflight") == "0"
-    assert tile(page, "ready") == "1"
-
-    # Charts are drawn: lines for rates, bars for statuses, latency and phases.
-    charts = drawn(page)
-    assert len(charts["chart-status"]) == 4
-    assert len(charts["chart-latency"]) == 3 * min(10, charts["routes"])
-    assert len(charts["chart-phases"]) == 4
-    assert len(charts["chart-errors"]) == 2
-    assert charts["recent"] > 0
-    assert "error" not in page.find_element("id", "status").get_attribute("class")
 
     # The next poll appends to the history the page opened with.
     later = wait_for(lambda: (now := lines(page, "chart-rate")["/"])["polls"] != "1" and now,
