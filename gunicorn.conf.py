@@ -10,7 +10,8 @@ import os
 import sys
 
 from app.hookwatch import gunicorn as hookwatch_hooks
-from app.hookwatch.gunicorn import child_exit, on_exit, post_worker_init, pre_fork  # noqa: F401
+from app.hookwatch.gunicorn import (  # noqa: F401 - gunicorn reads them by name
+    child_exit, on_exit, post_worker_init, pre_fork, worker_exit)
 
 # Loopback unless told otherwise; the container sets 0.0.0.0:5000 to be reachable.
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:5000")

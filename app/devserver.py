@@ -113,14 +113,16 @@ class SlotForkingWSGIServer(ForkingWSGIServer):
 
     A slot is lent just before ``fork`` and returned when the child is reaped; the reaped
     child's ``live*`` gauge files are deleted then, so a child killed mid-request leaves no
-    request in flight behind. The child first calls ``on_child_start`` (inherited state fix-ups).
+    request in flight behind. The child first calls ``on_child_start`` (inherited state
+    fix-ups), and ``on_child_end`` once its request is served (it ends without exit handlers).
     """
 
     def __init__(self, *args: Any, setup: multiproc.MultiprocessSetup,
-                 on_child_start: Any = None, **kwargs: Any) -> None:
+                 on_child_start: Any = None, on_child_end: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.setup = setup
         self.on_child_start = on_child_start
+        self.on_child_end = on_child_end
 
     def process_request(self, request: Any, client_address: Any) -> None:
         slots = self.setup.slots
@@ -146,6 +148,8 @@ class SlotForkingWSGIServer(ForkingWSGIServer):
         if self.on_child_start is not None:
             self.on_child_start()
         super().finish_request(request, client_address)
+        if self.on_child_end is not None:
+            self.on_child_end()
 
     def collect_children(self, *, blocking: bool = False) -> None:
         before = set(self.active_children or ())
@@ -210,6 +214,7 @@ def serve_forking(app: Flask, host: str, port: int, processes: int, handler: Any
     server = SlotForkingWSGIServer(
         host, port, app, processes, handler, passthrough_errors, ssl_context,
         setup=setup, on_child_start=child_start,
+        on_child_end=lambda: _flush_exemplars(lifecycle),
     )
     owner = os.getpid()
 
@@ -224,6 +229,14 @@ def serve_forking(app: Flask, host: str, port: int, processes: int, handler: Any
     finally:
         signal.signal(signal.SIGTERM, previous)
         setup.cleanup()
+
+
+def _flush_exemplars(lifecycle: Any) -> None:
+    """Write the child's exemplars before it ends (its writer thread would wait a second)."""
+    try:
+        lifecycle.metrics.exemplar_store.flush()
+    except Exception as error:  # noqa: BLE001 - the response is out; report and end
+        lifecycle.report_failure("writing exemplars", error)
 
 
 def _checked_setup(metrics_multiprocess: bool, processes: int) -> multiproc.MultiprocessSetup:

@@ -32,6 +32,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "metrics_path": ("HOOKWATCH_METRICS_PATH", "/metrics"),
     "user_agent_max_chars": ("HOOKWATCH_USER_AGENT_MAX_CHARS", 200),
     "duration_buckets": ("HOOKWATCH_DURATION_BUCKETS", DURATION_BUCKETS),
+    "exemplars": ("HOOKWATCH_EXEMPLARS", True),
 }
 
 
@@ -44,8 +45,9 @@ class Hookwatch:
     ``server_timing`` / ``HOOKWATCH_SERVER_TIMING`` (default on), ``metrics_path`` /
     ``HOOKWATCH_METRICS_PATH`` (default ``/metrics``; ``None`` serves none),
     ``user_agent_max_chars`` / ``HOOKWATCH_USER_AGENT_MAX_CHARS`` (200),
-    ``duration_buckets`` / ``HOOKWATCH_DURATION_BUCKETS``. ``HOOKWATCH_METRICS_TOKEN``, if
-    set, is the bearer token ``/metrics`` requires.
+    ``duration_buckets`` / ``HOOKWATCH_DURATION_BUCKETS``, ``exemplars`` /
+    ``HOOKWATCH_EXEMPLARS`` (default on: each duration observation carries its request id).
+    ``HOOKWATCH_METRICS_TOKEN``, if set, is the bearer token ``/metrics`` requires.
     """
 
     def __init__(self, app: Flask | None = None, *, registry: CollectorRegistry | None = None,
@@ -69,7 +71,8 @@ class Hookwatch:
                           settings["duration_buckets"])
         lifecycle = RequestLifecycle(
             metrics, _warmup(metrics), server_timing=bool(settings["server_timing"]),
-            user_agent_max_chars=int(settings["user_agent_max_chars"]))
+            user_agent_max_chars=int(settings["user_agent_max_chars"]),
+            exemplars=bool(settings["exemplars"]))
         app.extensions["hookwatch"] = lifecycle
         lifecycle.register(app)
         if settings["metrics_path"]:

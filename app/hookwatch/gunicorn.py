@@ -13,7 +13,7 @@ Use them from your gunicorn config file, with the app not preloaded (each worker
 its metrics after the fork)::
 
     from app.hookwatch.gunicorn import (  # noqa: F401 - gunicorn reads them by name
-        child_exit, on_exit, on_starting, post_worker_init, pre_fork)
+        child_exit, on_exit, on_starting, post_worker_init, pre_fork, worker_exit)
 
 ``PROMETHEUS_MULTIPROC_DIR``, if set, is the directory (its old ``*.db`` files are removed
 at start); otherwise a fresh temporary one is made and removed on exit.
@@ -25,7 +25,8 @@ from typing import Any
 
 from . import multiproc
 
-__all__ = ["child_exit", "on_exit", "on_starting", "post_worker_init", "pre_fork"]
+__all__ = ["child_exit", "on_exit", "on_starting", "post_worker_init", "pre_fork",
+           "worker_exit"]
 
 _setup: multiproc.MultiprocessSetup | None = None
 
@@ -60,6 +61,14 @@ def post_worker_init(worker: Any) -> None:
     app = worker.wsgi
     with app.app_context():
         app.extensions["hookwatch"].warmup.ensure()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """In a worker that ends gracefully (recycled, stopped): write its last exemplars. (A
+    worker whose app failed to load has none.)"""
+    lifecycle = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("hookwatch")
+    if lifecycle is not None and lifecycle.metrics.exemplar_store is not None:
+        lifecycle.metrics.exemplar_store.flush()
 
 
 def on_exit(server: Any) -> None:

@@ -102,12 +102,12 @@ class RequestLifecycle:
     """
 
     def __init__(self, metrics: Metrics, warmup: Warmup, *, server_timing: bool = True,
-                 user_agent_max_chars: int = 200) -> None:
+                 user_agent_max_chars: int = 200, exemplars: bool = True) -> None:
         self.metrics = metrics
         self.warmup = warmup
         self.server_timing = server_timing
+        self.exemplars = exemplars
         self.user_agent_max_chars = user_agent_max_chars
-        self.exemplars = not metrics.multiprocess  # prometheus-client keeps none in files
         # Endpoints whose requests are not counted (watching must not move the needle)
         # and endpoints that answer even while the warm-up fails (probes, the scrape, the
         # dashboard), so a failing warm-up shows instead of taking the target down.

@@ -26,6 +26,10 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from . import multiproc
+from .exemplars import ExemplarCollector, ExemplarStore
+from .logs import FailureReporter
+
 __all__ = [
     "DURATION_BUCKETS",
     "HTTP_METHODS",
@@ -75,6 +79,9 @@ class Metrics:
         self.registry = registry
         self.multiprocess = is_multiprocess()
         buckets = tuple(duration_buckets)
+        # prometheus-client keeps exemplars in memory only; in multiprocess mode ours do
+        self.exemplar_store = ExemplarStore(
+            multiproc.directory(), multiproc.identity(), buckets) if self.multiprocess else None
         self.duration = Histogram(
             "http_server_request_duration_seconds",
             "Duration of HTTP server requests.",
@@ -168,6 +175,9 @@ class Metrics:
                 self.response_size.labels(method, route),
             )
         duration, request_size, response_size = children
+        if exemplar is not None and self.exemplar_store is not None:
+            self.exemplar_store.record(method, route, status, seconds, exemplar)
+            exemplar = None
         duration.observe(seconds, exemplar)
         request_size.observe(request_bytes)
         if response_bytes is not None:
@@ -198,7 +208,9 @@ class Metrics:
         """
         if self.multiprocess:
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)
+            registry.register(ExemplarCollector(
+                MultiProcessCollector(None), multiproc.directory(),
+                "http_server_request_duration_seconds", FailureReporter().report))
         else:
             registry = self.registry
             if registry is REGISTRY:  # prometheus-client's global one has both already

@@ -35,7 +35,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from prometheus_client import multiprocess, values
 
@@ -151,9 +151,9 @@ def metric_files(directory: str) -> list[str]:
 
 
 def remove_metric_files(directory: str) -> None:
-    """Delete an earlier run's metric files, which would be summed in; nothing else (the
-    directory may be the user's)."""
-    for path in metric_files(directory):
+    """Delete an earlier run's metric and exemplar files, which would be merged in; nothing
+    else (the directory may be the user's)."""
+    for path in [*metric_files(directory), *glob.glob(os.path.join(directory, "exemplars_*"))]:
         os.remove(path)
 
 
@@ -161,8 +161,22 @@ _current: MultiprocessSetup | None = None
 
 
 def current() -> MultiprocessSetup | None:
-    """The setup made by :func:`enable` in this process, if any."""
+    """The setup made by :func:`enable` in this process (or the one it forked from), if any."""
     return _current
+
+
+def directory() -> str:
+    """The multiprocess directory, as prometheus-client reads it."""
+    return os.environ[ENV_DIR]
+
+
+def identity() -> Callable[[], str]:
+    """What names this process's files: its slot (or ``server``) under :func:`enable`, else
+    its pid, as prometheus-client names them."""
+    setup = _current
+    if setup is not None:
+        return setup.slots
+    return lambda: str(os.getpid())
 
 
 def enable(processes: int) -> MultiprocessSetup:

@@ -300,14 +300,24 @@ def test_gunicorn_multiprocess_every_panel_and_rule_has_data(repo, tmp_path, sta
     assert not list(multiproc.glob("gauge_live*.db"))
 
 
-def test_threaded_dev_server_exemplars_carry_request_ids(repo, tmp_path, start_prometheus):
-    """One process: Prometheus stores exemplars whose request_id the app answered with."""
+EXEMPLAR_SERVERS = {
+    "threaded dev server": ["manage.py", "runserver", "--threaded", "-D", "-R", "-h",
+                            "127.0.0.1", "-p", "{port}"],
+    "gunicorn, 3 workers": ["-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind",
+                            "127.0.0.1:{port}", "--workers", "3", "wsgi:app"],
+}
+
+
+@pytest.mark.parametrize("server", EXEMPLAR_SERVERS)
+def test_exemplars_carry_request_ids(repo, tmp_path, start_prometheus, server):
+    """One process or several workers (multiprocess mode): Prometheus stores exemplars
+    whose request_id the app answered with and logged."""
     port = free_port()
-    log = tmp_path / "runserver.log"
-    with running([sys.executable, "manage.py", "runserver", "--threaded", "-D", "-R",
-                  "-h", "127.0.0.1", "-p", str(port)], log, cwd=repo, env=app_env()):
+    log = tmp_path / "server.log"
+    command = [sys.executable, *(arg.format(port=port) for arg in EXEMPLAR_SERVERS[server])]
+    with running(command, log, cwd=repo, env=app_env()):
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: get(base + "/metrics")[0] == 200, START_TIMEOUT, "the dev server", log)
+        wait_for(lambda: get(base + "/metrics")[0] == 200, START_TIMEOUT, server, log)
         prometheus = start_prometheus(port)
         wait_for_target_up(prometheus)
         _, sent_ids = send_traffic(base)
@@ -321,6 +331,10 @@ def test_threaded_dev_server_exemplars_carry_request_ids(repo, tmp_path, start_p
                        SETTLE_TIMEOUT, "exemplars in Prometheus", log)
         assert None not in ids, "an exemplar without request_id"
         assert ids <= sent_ids, f"exemplar ids the app never answered with: {ids - sent_ids}"
+        lines = [json.loads(text) for text in log.read_text().splitlines() if text.startswith("{")]
+        logged = {line.get("request_id") for line in lines
+                  if line.get("event") in {"request_finished", "request_failed"}}
+        assert ids <= logged, f"exemplar ids with no log line: {ids - logged}"
 
         for title, target in dashboard_targets(repo):
             if target.get("exemplar"):
