@@ -112,3 +112,18 @@ def test_exemplars_can_be_turned_off(make_app) -> None:
     client.get("/")
     body = client.get("/metrics", headers={"Accept": "application/openmetrics-text"}).text
     assert "request_id" not in body
+
+
+def test_a_gunicorn_worker_ending_gracefully_writes_its_last_exemplars(tmp_path: Path) -> None:
+    """worker_exit flushes what the writer thread has not written yet; a worker whose app
+    never loaded has nothing to write and no error."""
+    from types import SimpleNamespace
+
+    from app.hookwatch.gunicorn import worker_exit
+
+    exemplars = store(tmp_path, "slot3")
+    exemplars.record("GET", "/", 200, 0.0005, {"request_id": "last"})
+    lifecycle = SimpleNamespace(metrics=SimpleNamespace(exemplar_store=exemplars))
+    worker_exit(None, SimpleNamespace(wsgi=SimpleNamespace(extensions={"hookwatch": lifecycle})))
+    assert "last" in (tmp_path / "exemplars_slot3.json").read_text()
+    worker_exit(None, SimpleNamespace())
