@@ -285,20 +285,16 @@ class RequestLifecycle:
     def _log_line(self, state: RequestState, seconds: float,
                   error: BaseException | None) -> None:
         environ = state.environ
-        fields: dict[str, Any] = {
-            "logger": "hookwatch",
-            "request_id": state.request_id,
-            "method": environ["REQUEST_METHOD"],
-            "path": state.path,
-            "route": state.route,
-            "status": state.status,
-            "duration_ms": round(seconds * 1000, 3),
-            "response_bytes": state.response_bytes,
-            "client_ip": environ.get("REMOTE_ADDR"),
-            "user_agent": environ.get("HTTP_USER_AGENT", "")[: self.user_agent_max_chars],
-        }
-        if state.trace_id is not None:
-            fields["trace_id"] = state.trace_id
+        fields = _line_fields(state)
+        fields.update(
+            method=environ["REQUEST_METHOD"],
+            path=state.path,
+            status=state.status,
+            duration_ms=round(seconds * 1000, 3),
+            response_bytes=state.response_bytes,
+            client_ip=environ.get("REMOTE_ADDR"),
+            user_agent=environ.get("HTTP_USER_AGENT", "")[: self.user_agent_max_chars],
+        )
         status = state.status or 500
         if error is not None:
             self.log.error("request_failed", **failure_fields(error), **fields)
@@ -316,12 +312,8 @@ class RequestLifecycle:
         if not isinstance(error, Exception):
             return
         self.metrics.count_exception(state.route, type(error).__name__)
-        fields: dict[str, Any] = {"logger": "hookwatch", "request_id": state.request_id,
-                                  "route": state.route}
-        if state.trace_id is not None:
-            fields["trace_id"] = state.trace_id
         event = "response_stream_failed" if state.recorded else "request_context_failed"
-        self.log.error(event, **failure_fields(error), **fields)
+        self.log.error(event, **failure_fields(error), **_line_fields(state))
 
     def _unseen(self, environ: dict[str, Any]) -> RequestState:
         """A state for a request that failed before ``before_request`` ran (its context
@@ -330,6 +322,15 @@ class RequestLifecycle:
                              "", request.path, environ)
         environ[REQUEST_ENVIRON_KEY] = state
         return state
+
+
+def _line_fields(state: RequestState) -> dict[str, Any]:
+    """The fields every line hookwatch writes about a request starts with."""
+    fields: dict[str, Any] = {"logger": "hookwatch", "request_id": state.request_id,
+                              "route": state.route}
+    if state.trace_id is not None:
+        fields["trace_id"] = state.trace_id
+    return fields
 
 
 def _timed(view: Callable[..., Any]) -> Callable[..., Any]:
