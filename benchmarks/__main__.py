@@ -276,10 +276,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"The functions {name} spends the most time in more than bare "
                   "(cProfile, per request):")
             print(profile.functions_markdown(rows), "\n")
-        if "hookwatch" in breakdown["functions"]:
-            sections += ["", "**The functions hookwatch spends the most time in more than "
-                         "bare** (the same profile; own time, per request)", "",
-                         profile.functions_markdown(breakdown["functions"]["hookwatch"][:8])]
 
     results["problems"] = problems
     if not args.no_write:
