@@ -4,8 +4,9 @@ Four variants serving the same views (``benchmarks.apps``): bare Flask, hookwatc
 prometheus_flask_exporter, and the exporter plus a structlog JSON access line
 (``exporter+structlog``, the do-it-yourself combination). In-process WSGI calls, interleaved
 in short slices and paired by round (``benchmarks.inprocess``); the same under gunicorn and
-wrk over loopback (``benchmarks.loopback``); the ``/metrics`` scrape
-(``benchmarks.scrape``); and a profile of where each variant's time goes, by library
+wrk over loopback (``benchmarks.loopback``); the production path, gunicorn's sync and
+gthread workers in multiprocess mode (``benchmarks.production``); the ``/metrics`` scrape,
+8 workers' files included (``benchmarks.scrape``); and a profile of where each variant's time goes, by library
 (``benchmarks.profile``). Prints the tables and hookwatch's cost figures against their
 targets, writes ``benchmarks/results.json``, the plot ``docs/performance.png`` and the
 generated section of ``docs/performance.md``. Exits 1 if any benchmark request went
@@ -104,6 +105,16 @@ def loopback_markdown(table: dict[str, Any]) -> str:
             f"{cell['p50_ms']:.2f}", f"{cell['p99_ms']:.2f}", str(cell["requests"])])
 
 
+def production_markdown(table: dict[str, Any]) -> str:
+    rows = {f"{kind} `{route}`": row for kind, routes in table.items()
+            for route, row in routes.items()}
+    return markdown_table(
+        ["workers, route", "variant", "req/s", "ratio to bare", "p50 ms", "p99 ms", "requests"],
+        rows, lambda group, name, cell: [
+            group, name, f"{cell['rps']:.0f}", f"{cell['ratio']:.2f}",
+            f"{cell['p50_ms']:.2f}", f"{cell['p99_ms']:.2f}", str(cell["requests"])])
+
+
 def scrape_markdown(table: dict[str, Any]) -> str:
     return markdown_table(
         ["set-up", "format", "ms per scrape (median)", "min–max", "size KiB", "lines"], table,
@@ -159,7 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loopback-seconds", type=int, default=1)
     parser.add_argument("--loopback-rounds", type=int, default=9)
     parser.add_argument("--profile-calls", type=int, default=9000)
+    parser.add_argument("--production-seconds", type=float, default=2,
+                        help="seconds of each wrk burst on the production path")
+    parser.add_argument("--production-rounds", type=int, default=8)
+    parser.add_argument("--scrape-repeats", type=int, default=30,
+                        help="renders timed with 8 workers' files, per format")
     parser.add_argument("--no-loopback", action="store_true")
+    parser.add_argument("--no-production", action="store_true",
+                        help="skip gunicorn's sync and gthread workers in multiprocess mode")
     parser.add_argument("--no-scrape", action="store_true")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print only: no JSON, PNG, doc")
@@ -204,6 +222,22 @@ def main(argv: list[str] | None = None) -> int:
         print(loopback_markdown(loop_table), "\n")
         sections += ["", f"**Loopback** ({heading})", "", loopback_markdown(loop_table)]
 
+    if not args.no_production and "exporter" in names:
+        from . import production
+
+        results["production"], production_problems = production.run(
+            seconds=args.production_seconds, rounds=args.production_rounds)
+        problems += production_problems
+        heading = (f"gunicorn in multiprocess mode, 2 workers: sync (`-k sync --threads 1`) and "
+                   f"gthread (`-k gthread --threads 4`); wrk -t2 -c4; "
+                   f"{args.production_rounds} rounds × {args.production_seconds:g} s per "
+                   "variant and route, the order rotating; medians; ratio to bare paired by "
+                   "round")
+        print(f"Production path ({heading}):")
+        print(production_markdown(results["production"]), "\n")
+        sections += ["", f"**Production path** ({heading})", "",
+                     production_markdown(results["production"])]
+
     if not args.no_scrape:
         from . import scrape
 
@@ -214,6 +248,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Scrape ({heading}):")
         print(scrape_markdown(results["scrape"]), "\n")
         sections += ["", f"**Scrape** ({heading})", "", scrape_markdown(results["scrape"])]
+        results["scrape_workers"] = scrape.run_slots(args.scrape_repeats)
+        heading = (f"`Metrics.render` alone, the thread's CPU time, median of "
+                   f"{args.scrape_repeats}; each worker's files hold the default traffic "
+                   "mix's routes × statuses at 4 durations each, plus the probes and the "
+                   "scrape")
+        print(f"Scrape with 8 workers' files ({heading}):")
+        print(scrape_markdown(results["scrape_workers"]), "\n")
+        sections += ["", f"**Scrape with 8 workers' files** ({heading})", "",
+                     scrape_markdown(results["scrape_workers"])]
 
     if not args.no_profile and "hookwatch" in names:
         from . import profile
@@ -233,10 +276,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"The functions {name} spends the most time in more than bare "
                   "(cProfile, per request):")
             print(profile.functions_markdown(rows), "\n")
-        if "hookwatch" in breakdown["functions"]:
-            sections += ["", "**The functions hookwatch spends the most time in more than "
-                         "bare** (the same profile; own time, per request)", "",
-                         profile.functions_markdown(breakdown["functions"]["hookwatch"][:8])]
 
     results["problems"] = problems
     if not args.no_write:

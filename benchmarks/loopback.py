@@ -60,6 +60,8 @@ class Server:
     log_path: str
     served: dict[str, int] = field(default_factory=dict)
     wrk_runs: dict[str, int] = field(default_factory=dict)
+    # Where its metrics are read, if not the server's own /metrics.
+    metrics_url: str | None = None
 
 
 def _free_port() -> int:
@@ -90,18 +92,34 @@ def parse_wrk(text: str) -> Run:
                _latency_ms(text, "99"), errors)
 
 
-def _start(name: str, workdir: str) -> Server:
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the benchmark dies, however it ends (Linux);
+    gunicorn's workers notice their master is gone and exit too."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _start(name: str, workdir: str, config: Path = Path(__file__).with_name("gunicorn_bench.py"),
+           app: str | None = None, args: tuple[str, ...] = (),
+           env: dict[str, str] | None = None, slug: str | None = None) -> Server:
+    """Start gunicorn for variant ``name`` (``benchmarks.apps:<factory>()`` unless ``app``
+    says otherwise), with ``config`` passed by -c, extra gunicorn ``args`` and ``env``; wait
+    until ``/healthz`` answers."""
     port = _free_port()
-    slug = FACTORIES[name]
+    slug = slug or FACTORIES[name]
     log_path = os.path.join(workdir, f"{slug}.log")
-    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    env.update(LOG_FILE=log_path, PYTHONPATH=str(ROOT))
+    environ = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    environ.update(LOG_FILE=log_path, PYTHONPATH=str(ROOT), **(env or {}))
     with open(os.path.join(workdir, f"{slug}.gunicorn.err"), "w") as errors:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn",
-             "-c", str(Path(__file__).with_name("gunicorn_bench.py")),
-             "--bind", f"{HOST}:{port}", f"benchmarks.apps:{FACTORIES[name]}()"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors,
+            [sys.executable, "-m", "gunicorn", "-c", str(config), *args,
+             "--bind", f"{HOST}:{port}", app or f"benchmarks.apps:{FACTORIES[name]}()"],
+            cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=errors,
+            preexec_fn=_die_with_parent,
         )
     server = Server(name, port, process, log_path, {label: 0 for label, _, _ in ROUTES},
                     {label: 0 for label, _, _ in ROUTES})
@@ -128,9 +146,9 @@ def _stop(server: Server) -> None:
             server.process.wait()
 
 
-def _wrk(port: int, path: str, seconds: float, connections: int) -> Run:
+def _wrk(port: int, path: str, seconds: float, connections: int, threads: int = 1) -> Run:
     done = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
          f"http://{HOST}:{port}{path}"],
         capture_output=True, text=True, check=True, timeout=seconds + 30,
     )
@@ -138,7 +156,8 @@ def _wrk(port: int, path: str, seconds: float, connections: int) -> Run:
 
 
 def _counted(server: Server, rule: str) -> float:
-    with urllib.request.urlopen(f"http://{HOST}:{server.port}/metrics", timeout=10) as answer:
+    url = server.metrics_url or f"http://{HOST}:{server.port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as answer:
         text = answer.read().decode()
     wanted, labels, _ = request_series(server.name, rule)  # any status
     total = 0.0
@@ -150,12 +169,15 @@ def _counted(server: Server, rule: str) -> float:
 
 
 def _check(server: Server, connections: int) -> list[str]:
-    """Compare what the server counted with what wrk completed; return the problems."""
+    """Compare what the server counted with what wrk completed, on each route it was sent;
+    return the problems."""
     problems = []
     if server.name == "bare":
         return problems
     counted_total = 0
     for label, _, rule in ROUTES:
+        if not server.wrk_runs[label]:
+            continue
         counted = _counted(server, rule)
         counted_total += counted
         completed = server.served[label]

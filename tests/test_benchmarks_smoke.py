@@ -10,8 +10,9 @@ import pytest
 import structlog
 from prometheus_client import CollectorRegistry
 
-from benchmarks import apps, inprocess, loopback, profile, scrape
-from benchmarks.__main__ import (END, START, cost_figures, inprocess_markdown, run_inprocess,
+from benchmarks import apps, inprocess, loopback, production, profile, scrape
+from benchmarks.__main__ import (END, START, cost_figures, inprocess_markdown,
+                                 production_markdown, run_inprocess, scrape_markdown,
                                  update_doc)
 NAMES = list(apps.VARIANTS)
 
@@ -258,7 +259,53 @@ Transfer/sec:      1.01MB
         assert all(run.requests > 0 for cell in runs.values() for run in cell)
 
 
+class TestProduction:
+    def test_every_request_is_counted_on_the_production_path(self) -> None:
+        """One round of one second on one route, sync and gthread workers: every request wrk
+        completed is counted by the exporter's and hookwatch's multiprocess metrics, and
+        logged by hookwatch; every gunicorn is gone afterwards."""
+        require_binary("wrk")
+        table, problems = production.run(seconds=1, rounds=1, routes=inprocess.ROUTES[1:],
+                                         warmup=False)
+        assert problems == []
+        assert list(table) == ["sync", "gthread"]
+        for routes in table.values():
+            assert list(routes) == ["/user/<name>"]
+            row = routes["/user/<name>"]
+            assert list(row) == list(production.NAMES)
+            assert all(cell["requests"] > 0 and cell["p99_ms"] > 0 for cell in row.values())
+            assert row["bare"]["ratio"] == 1
+        assert "sync `/user/<name>`" in production_markdown(table)
+
+    def test_gunicorn_never_reads_the_projects_config(self, monkeypatch) -> None:
+        """Every variant's gunicorn is given the benchmark's own config file with -c."""
+        require_binary("wrk")
+        servers = []
+
+        def start(name, workdir, config, *args, **kwargs):
+            servers.append((name, config))
+            raise RuntimeError("not started")
+
+        monkeypatch.setattr(loopback, "_start", start)
+        with pytest.raises(RuntimeError):
+            production.run(rounds=0)
+        assert servers == [("bare", production.CONFIG)]
+        assert production.CONFIG.name != "gunicorn.conf.py"
+
+
 class TestScrape:
+    def test_eight_workers_files(self) -> None:
+        """8 slots' files of the default mix's series rendered in both formats; without the
+        four sub-millisecond buckets, four lines fewer per duration series."""
+        results = scrape.run_slots(repeats=2)
+        hookwatch, otel = results.values()
+        assert "8 workers' files (" in next(iter(results))
+        for name in ("text", "openmetrics"):
+            assert hookwatch[name]["ms"] > 0
+            series = len(scrape.mix_series())
+            assert hookwatch[name]["lines"] - otel[name]["lines"] >= 4 * series
+        assert "OpenTelemetry's default buckets" in scrape_markdown(results)
+
     @pytest.mark.parametrize("kind", scrape.KINDS)
     def test_the_series_are_made_and_scraped(self, kind) -> None:
         """Every fill request answered as asked, and /metrics renders the 300 duration
