@@ -95,14 +95,17 @@ def _open_log(log_path: str | None) -> TextIO:
     return open(_log_path(log_path), "a", encoding="utf-8")
 
 
-def hookwatch(log_path: str | None = None, registry: CollectorRegistry | None = None) -> Flask:
-    """The bare app with hookwatch's extension applied, everything on, JSON lines appended to
-    ``log_path`` (the process-wide logging set-up, as a deployment would make it)."""
+def hookwatch(log_path: str | None = None, registry: CollectorRegistry | None = None,
+              exemplars: bool = True) -> Flask:
+    """The bare app with hookwatch's extension applied, everything on (``exemplars`` can be
+    turned off), JSON lines appended to ``log_path`` (the process-wide logging set-up, as a
+    deployment would make it)."""
     from app.hookwatch import Hookwatch, configure_logging
 
     stream = _open_log(log_path)
     configure_logging("json", "INFO", stream)
-    app = bare(lambda app: Hookwatch(app, registry=registry or CollectorRegistry()))
+    app = bare(lambda app: Hookwatch(app, registry=registry or CollectorRegistry(),
+                                     exemplars=exemplars))
     app.extensions[LOG_KEY] = stream
     return app
 

@@ -33,4 +33,4 @@ if VARIANT == "exporter":
 
 elif VARIANT == "hookwatch":
     from app.hookwatch.gunicorn import (  # noqa: F401 - gunicorn reads them by name
-        child_exit, on_exit, on_starting, post_worker_init, pre_fork)
+        child_exit, on_exit, on_starting, post_worker_init, pre_fork, worker_exit)

@@ -9,7 +9,9 @@ with an explicit ``-c benchmarks/gunicorn_production.py`` (never ./gunicorn.conf
   multiprocess class), ``PROMETHEUS_MULTIPROC_DIR`` set, ``mark_process_dead`` on child
   exit, its metrics served by the master on a port of their own (its documented set-up);
 - ``hookwatch``: the app of :func:`benchmarks.apps.hookwatch` (JSON lines to ``LOG_FILE``)
-  under hookwatch's gunicorn hooks, ``PROMETHEUS_MULTIPROC_DIR`` set.
+  under hookwatch's gunicorn hooks, ``PROMETHEUS_MULTIPROC_DIR`` set;
+- ``hookwatch, no exemplars``: the same with ``exemplars=False``, for what the exemplars
+  (written across workers by :mod:`app.hookwatch.exemplars`) cost.
 
 Every round loads each variant for a short burst (``wrk -t2 -c4 --latency``) on each route,
 the order of the variants rotating from round to round; the ratio of req/s to bare's is
@@ -33,7 +35,10 @@ from .inprocess import ROUTES
 __all__ = ["NAMES", "WORKERS", "exporter_app", "run"]
 
 CONFIG = Path(__file__).with_name("gunicorn_production.py")
-NAMES = ("bare", "exporter", "hookwatch")
+NAMES = ("bare", "exporter", "hookwatch", "hookwatch, no exemplars")
+# A variant that is another's app with an option changed: (set-up it shares, app, file slug).
+VARIANTS = {"hookwatch, no exemplars": ("hookwatch", "benchmarks.apps:hookwatch(exemplars=False)",
+                                        "hookwatch-no-exemplars")}
 # Worker set-up -> gunicorn arguments.
 WORKERS = {"sync": ("-k", "sync", "-w", "2", "--threads", "1"),
            "gthread": ("-k", "gthread", "-w", "2", "--threads", "4")}
@@ -53,18 +58,20 @@ def exporter_app() -> Any:
 
 
 def _start(name: str, workers: str, workdir: str) -> loopback.Server:
-    env = {"BENCH_VARIANT": name}
+    kind, app, slug = VARIANTS.get(name, (name, APPS.get(name), name))
+    env = {"BENCH_VARIANT": kind}
     metrics_url = None
-    if name != "bare":
-        directory = os.path.join(workdir, f"{name}-{workers}-metrics")
+    if kind != "bare":
+        directory = os.path.join(workdir, f"{slug}-{workers}-metrics")
         os.makedirs(directory)
         env["PROMETHEUS_MULTIPROC_DIR"] = directory
-    if name == "exporter":
+    if kind == "exporter":
         port = loopback._free_port()
         env["BENCH_METRICS_PORT"] = str(port)
         metrics_url = f"http://{loopback.HOST}:{port}/metrics"
-    server = loopback._start(name, workdir, CONFIG, APPS[name], WORKERS[workers], env,
-                             slug=f"{name}-{workers}")
+    # Started as its kind, so the count check reads its metrics and log as that kind's.
+    server = loopback._start(kind, workdir, CONFIG, app, WORKERS[workers], env,
+                             slug=f"{slug}-{workers}")
     server.metrics_url = metrics_url
     return server
 

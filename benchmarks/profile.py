@@ -2,7 +2,7 @@ r"""What a request's time is made of, by library: requests of each variant under
 profiler, the time grouped by the module it was spent in.
 
 ``python -m benchmarks.profile`` profiles ``GET /user/ada`` on bare, hookwatch and
-exporter+structlog with cProfile (``--pyinstrument`` for the sampling profiler): 9,000
+exporter+structlog with cProfile: 9,000
 requests per variant in 30 slices, the variants alternating from one slice to the next,
 each slice with a profiler of its own. It prints, per group, each variant's µs per request
 and each variant's difference from bare's slice of the same pass, as medians over slices
@@ -93,64 +93,6 @@ def _cprofile_groups(stats: pstats.Stats) -> dict[str, float]:
     return dict(seconds)
 
 
-def _pyinstrument_groups(session: Any) -> dict[str, float]:
-    """Seconds by group: each frame's own time (its time less its children's) counts for
-    its file's group, or its caller's when it has no file."""
-    seconds: dict[str, float] = defaultdict(float)
-    root = session.root_frame(trim_stem=False)
-    stack = [(root, OTHER)] if root is not None else []
-    while stack:
-        frame, inherited = stack.pop()
-        group = group_of(frame.file_path) or inherited
-        seconds[group] += frame.time - sum(child.time for child in frame.children)
-        stack.extend((child, group) for child in frame.children)
-    return dict(seconds)
-
-
-class _Profiler:
-    """cProfile or pyinstrument, behind one interface."""
-
-    def __init__(self, use_pyinstrument: bool) -> None:
-        self.pyinstrument = use_pyinstrument
-        if use_pyinstrument:
-            from pyinstrument import Profiler
-
-            self.profiler: Any = Profiler(interval=0.0001)
-        else:
-            self.profiler = cProfile.Profile()
-
-    def start(self) -> None:
-        if self.pyinstrument:
-            self.profiler.start()
-        else:
-            self.profiler.enable()
-
-    def stop(self) -> None:
-        if self.pyinstrument:
-            self.profiler.stop()
-        else:
-            self.profiler.disable()
-
-    def groups(self) -> dict[str, float]:
-        if self.pyinstrument:
-            return _pyinstrument_groups(self.profiler.last_session)
-        return _cprofile_groups(pstats.Stats(self.profiler))
-
-    def print(self, top: int) -> None:
-        if self.pyinstrument:
-            print(self.profiler.output_text(unicode=True, color=False, show_all=False))
-        else:
-            pstats.Stats(self.profiler).sort_stats("tottime").print_stats(top)
-
-
-def _have_pyinstrument() -> bool:
-    try:
-        import pyinstrument  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @contextlib.contextmanager
 def _variants(names: list[str]) -> Iterator[dict[str, Any]]:
     """The variants, built and warmed up (300 requests each), their log files closed after."""
@@ -169,11 +111,11 @@ def _calls(app: Any, environ: dict[str, Any], count: int) -> None:
         call(app, environ)
 
 
-def _profile(names: Iterable[str], path: str, calls: int, slices: int, use_pyinstrument: bool
+def _profile(names: Iterable[str], path: str, calls: int, slices: int
              ) -> tuple[dict[str, list[dict[str, float]]], dict[str, pstats.Stats]]:
     """For each variant, one dict per slice: seconds per request by group. Each slice has
-    a profiler of its own, and the variants alternate from one slice to the next. With
-    cProfile, also each variant's statistics over all of its slices."""
+    a profiler of its own, and the variants alternate from one slice to the next. Also
+    each variant's statistics over all of its slices."""
     names = list(names)
     environ = make_environ(path)
     per_slice = max(1, calls // slices)
@@ -185,17 +127,17 @@ def _profile(names: Iterable[str], path: str, calls: int, slices: int, use_pyins
         for index in range(slices):
             shift = index % len(names)
             for name in names[shift:] + names[:shift]:
-                profiler = _Profiler(use_pyinstrument)
-                profiler.start()
+                profiler = cProfile.Profile()
+                profiler.enable()
                 _calls(variants[name], environ, per_slice)
-                profiler.stop()
-                found[name].append({group: seconds / per_slice
-                                    for group, seconds in profiler.groups().items()})
-                if not use_pyinstrument:
-                    if name in stats:
-                        stats[name].add(profiler.profiler)
-                    else:
-                        stats[name] = pstats.Stats(profiler.profiler)
+                profiler.disable()
+                slice_stats = pstats.Stats(profiler)
+                found[name].append({group: seconds / per_slice for group, seconds
+                                    in _cprofile_groups(slice_stats).items()})
+                if name in stats:
+                    stats[name].add(profiler)
+                else:
+                    stats[name] = slice_stats
     return found, stats
 
 
@@ -238,12 +180,11 @@ def functions_markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def breakdown(calls: int = 9000, slices: int = 30, path: str = "/user/ada",
-              names: Iterable[str] = PROFILED, use_pyinstrument: bool = False
-              ) -> dict[str, Any]:
+              names: Iterable[str] = PROFILED) -> dict[str, Any]:
     """µs per request by group for each variant under the profiler (``groups``: the median
     over slices), and each variant's difference from bare (``added``: the median over
     slices of the difference from bare's slice of the same pass)."""
-    found, stats = _profile(names, path, calls, slices, use_pyinstrument)
+    found, stats = _profile(names, path, calls, slices)
     requests = max(1, calls // slices) * slices
     everywhere = {group for slices_ in found.values() for one in slices_ for group in one}
 
@@ -262,7 +203,7 @@ def breakdown(calls: int = 9000, slices: int = 30, path: str = "/user/ada",
     top = {}
     if stats and "bare" in stats:
         top = {name: functions(stats, name, requests) for name in stats if name != "bare"}
-    return {"profiler": "pyinstrument" if use_pyinstrument else "cProfile", "path": path,
+    return {"profiler": "cProfile", "path": path,
             "requests": requests, "slices": slices, "groups": groups, "added": added,
             "functions": top}
 
@@ -297,26 +238,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=9000, help="requests per variant")
     parser.add_argument("--path", default="/user/ada")
-    parser.add_argument("--pyinstrument", action="store_true",
-                        help="pyinstrument (sampling) instead of cProfile")
     parser.add_argument("--variant", choices=apps.VARIANTS,
                         help="one variant, the profiler's own report")
     parser.add_argument("--top", type=int, default=35, help="rows of cProfile's report")
     args = parser.parse_args(argv)
-    if args.pyinstrument and not _have_pyinstrument():
-        parser.error("pyinstrument is not installed (pip install -r requirements-bench.txt)")
     if args.variant:
         environ = make_environ(args.path)
         with _variants([args.variant]) as variants:
             app = variants[args.variant]
             _calls(app, environ, 300)
-            profiler = _Profiler(args.pyinstrument)
-            profiler.start()
+            profiler = cProfile.Profile()
+            profiler.enable()
             _calls(app, environ, args.calls)
-            profiler.stop()
-        profiler.print(args.top)
+            profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
         return
-    result = breakdown(args.calls, path=args.path, use_pyinstrument=args.pyinstrument)
+    result = breakdown(args.calls, path=args.path)
     print(f"{result['profiler']}, GET {args.path}, {result['requests']} requests per variant "
           f"in {result['slices']} alternating slices; µs per request under the profiler, "
           "medians over slices:")

@@ -159,13 +159,10 @@ class TestDoc:
 
 
 class TestProfile:
-    @pytest.mark.parametrize("use_pyinstrument", [False, True])
-    def test_time_is_grouped_by_library(self, use_pyinstrument) -> None:
+    def test_time_is_grouped_by_library(self) -> None:
         """A tiny run: each variant's time lands in its libraries' groups, and the table
         gives each instrumented variant's difference from bare."""
-        if use_pyinstrument:
-            pytest.importorskip("pyinstrument")
-        result = profile.breakdown(calls=40, slices=4, use_pyinstrument=use_pyinstrument)
+        result = profile.breakdown(calls=40, slices=4)
         groups = result["groups"]
         assert list(groups) == ["bare", "hookwatch", apps.DIY]
         assert list(result["added"]) == ["hookwatch", apps.DIY]
