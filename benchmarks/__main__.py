@@ -157,6 +157,13 @@ def update_doc(section: str, doc: Path = DOC) -> bool:
     return True
 
 
+def show(sections: list[str], title: str, heading: str, table: str) -> None:
+    """Print ``table`` under its title and heading, and add it to the doc's ``sections``."""
+    print(f"{title} ({heading}):")
+    print(table, "\n")
+    sections += ["", f"**{title}** ({heading})", "", table]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=inprocess.ROUNDS,
@@ -218,9 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         heading = (f"gunicorn, one gthread worker; wrk -t1 -c4; {args.loopback_rounds} rounds "
                    f"× {args.loopback_seconds:g} s per variant and route, interleaved; medians; "
                    "ratio to bare paired by round")
-        print(f"Loopback ({heading}):")
-        print(loopback_markdown(loop_table), "\n")
-        sections += ["", f"**Loopback** ({heading})", "", loopback_markdown(loop_table)]
+        show(sections, "Loopback", heading, loopback_markdown(loop_table))
 
     if not args.no_production and "exporter" in names:
         from . import production
@@ -233,10 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                    f"{args.production_rounds} rounds × {args.production_seconds:g} s per "
                    "variant and route, the order rotating; medians; ratio to bare paired by "
                    "round")
-        print(f"Production path ({heading}):")
-        print(production_markdown(results["production"]), "\n")
-        sections += ["", f"**Production path** ({heading})", "",
-                     production_markdown(results["production"])]
+        show(sections, "Production path", heading, production_markdown(results["production"]))
 
     if not args.no_scrape:
         from . import scrape
@@ -245,18 +247,14 @@ def main(argv: list[str] | None = None) -> int:
         problems += scrape_problems
         heading = ("`GET /metrics`, whole WSGI request, the thread's CPU time; 20 routes × "
                    "3 methods × 5 statuses served first")
-        print(f"Scrape ({heading}):")
-        print(scrape_markdown(results["scrape"]), "\n")
-        sections += ["", f"**Scrape** ({heading})", "", scrape_markdown(results["scrape"])]
+        show(sections, "Scrape", heading, scrape_markdown(results["scrape"]))
         results["scrape_workers"] = scrape.run_slots(args.scrape_repeats)
         heading = (f"`Metrics.render` alone, the thread's CPU time, median of "
                    f"{args.scrape_repeats}; each worker's files hold the default traffic "
                    "mix's routes × statuses at 4 durations each, plus the probes and the "
                    "scrape")
-        print(f"Scrape with 8 workers' files ({heading}):")
-        print(scrape_markdown(results["scrape_workers"]), "\n")
-        sections += ["", f"**Scrape with 8 workers' files** ({heading})", "",
-                     scrape_markdown(results["scrape_workers"])]
+        show(sections, "Scrape with 8 workers' files", heading,
+             scrape_markdown(results["scrape_workers"]))
 
     if not args.no_profile and "hookwatch" in names:
         from . import profile
@@ -268,10 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                    f"{breakdown['requests']} requests per variant in {breakdown['slices']} "
                    "alternating slices; µs per request under the profiler by the module the "
                    "time was spent in, medians over slices")
-        print(f"Where the time goes ({heading}):")
-        print(profile.markdown(breakdown), "\n")
-        sections += ["", f"**Where the time goes** ({heading})", "",
-                     profile.markdown(breakdown)]
+        show(sections, "Where the time goes", heading, profile.markdown(breakdown))
         for name, rows in breakdown["functions"].items():
             print(f"The functions {name} spends the most time in more than bare "
                   "(cProfile, per request):")

@@ -117,7 +117,6 @@ class TestSampler:
         thread.join(timeout=5)
         assert not thread.is_alive()
 
-    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
     def test_a_fork_waits_for_a_collection_and_the_child_can_sample(self, metrics):
         """``runserver --processes`` forks the sampling process: never in the middle of a
         collection (the child would inherit its locks held), and the child is not locked out."""
