@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 
 import pytest
 import structlog
@@ -14,16 +12,9 @@ from benchmarks import apps, inprocess, loopback, production, profile, scrape
 from benchmarks.__main__ import (END, START, cost_figures, inprocess_markdown,
                                  production_markdown, run_inprocess, scrape_markdown,
                                  update_doc)
+from tests.conftest import require_binary
+
 NAMES = list(apps.VARIANTS)
-
-
-def require_binary(name: str) -> None:
-    """In CI a missing tool fails (.ci/run installs it), elsewhere the test is skipped."""
-    if shutil.which(name) is None:
-        message = f"{name} is not installed (.ci/run installs it with apt-get)"
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 class TestVariants:
