@@ -19,11 +19,10 @@ from typing import Any, Callable, Iterable
 
 from werkzeug.debug import DebuggedApplication
 
-from .hookwatch.logs import REQUEST_ENVIRON_KEY
+from .hookwatch.logs import COLOUR_CODES, REQUEST_ENVIRON_KEY
 
 __all__ = ["DebuggerWithRequestIds", "ServerBanner"]
 
-_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 _URL = re.compile(r"https?://\S+")
 
 
@@ -38,7 +37,7 @@ class ServerBanner(logging.Filter):
         self.echo = echo
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = _COLOUR.sub("", record.getMessage())
+        message = COLOUR_CODES.sub("", record.getMessage())
         if message == "Press CTRL+C to quit":
             return False
         if "Running on" not in message:

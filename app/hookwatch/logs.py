@@ -26,6 +26,7 @@ from flask import has_request_context, request
 from structlog.typing import Processor
 
 __all__ = [
+    "COLOUR_CODES",
     "REQUEST_ENVIRON_KEY",
     "FailureReporter",
     "LogFileError",
@@ -87,7 +88,7 @@ def omit_reported_traceback(_logger: Any, _name: str, event_dict: Any) -> Any:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # SGR: colours and bold, nothing else
+COLOUR_CODES = re.compile(r"\x1b\[[0-9;]*m")  # SGR: colours and bold, nothing else
 
 
 def escape_control_characters(_logger: Any, _name: str, event_dict: Any) -> Any:
@@ -103,7 +104,7 @@ def escape_control_characters(_logger: Any, _name: str, event_dict: Any) -> Any:
     for key, value in event_dict.items():
         if key != "exception" and isinstance(value, str) and _CONTROL.search(value):
             if key == "event":
-                value = _COLOUR.sub("", value)
+                value = COLOUR_CODES.sub("", value)
             event_dict[key] = _CONTROL.sub(_escape, value)
     return event_dict
 
